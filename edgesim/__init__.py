@@ -1,0 +1,15 @@
+"""edgesim: a local CloudFront edge.
+
+General layout, layers importing only downward:
+
+    errors, wire, models          base values and the error tree
+    config/                       schema (frozen values) and the loader (files -> schema)
+    behaviors, cache              path-pattern matching; cache key, TTLs, store, collapsing
+    forwarding                    what CloudFront sends to the origin and back to the viewer
+    origins/                      the origin clients (HTTP pool, directory origin)
+    pipeline                      the ONLY code that puts the stages of a request in order
+    server, admin, pages          the edge's HTTP front, the control API, error pages
+    cli, demo                     command-line entry points and the embedded demo
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,207 @@
+"""The validated shape of an edgesim config, as frozen values.
+
+Only ``edgesim.config.loader`` builds these from files; everything else reads
+them. Names follow CloudFront's (cache behavior, cache policy, origin request
+policy); defaults are CloudFront's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "ALL_METHODS",
+    "LEGACY_TTLS",
+    "MANAGED_CACHE_POLICIES",
+    "Behavior",
+    "CachePolicy",
+    "CacheSettings",
+    "Config",
+    "CustomOrigin",
+    "DirectoryOrigin",
+    "Distribution",
+    "FunctionAssociation",
+    "Listen",
+    "Origin",
+    "OriginRequestPolicy",
+    "Selection",
+]
+
+ALL_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"})
+GET_HEAD = frozenset({"GET", "HEAD"})
+GET_HEAD_OPTIONS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# CloudFront's legacy cache settings when no cache policy is attached
+# (Expiration.md: min 0, default 24 h, max 1 year).
+LEGACY_TTLS = (0, 86_400, 31_536_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which query strings, headers or cookies a policy selects.
+
+    ``mode`` is ``none``, ``all``, ``allow`` (only ``names``) or ``except``
+    (all but ``names``). Header names are stored lowercase; query string and
+    cookie names are case-sensitive, as in CloudFront.
+    """
+
+    mode: Literal["none", "all", "allow", "except"] = "none"
+    names: frozenset[str] = frozenset()
+
+    def selects(self, name: str) -> bool:
+        if self.mode == "none":
+            return False
+        if self.mode == "all":
+            return True
+        if self.mode == "allow":
+            return name in self.names
+        return name not in self.names
+
+    def union(self, other: Selection) -> Selection:
+        """What either selection selects (cache key + origin request policy)."""
+        if self.mode == "all" or other.mode == "all":
+            return Selection("all")
+        if self.mode == "none":
+            return other
+        if other.mode == "none":
+            return self
+        if self.mode == "allow" and other.mode == "allow":
+            return Selection("allow", self.names | other.names)
+        if self.mode == "except" and other.mode == "except":
+            return Selection("except", self.names & other.names)
+        allow, exc = (self, other) if self.mode == "allow" else (other, self)
+        return Selection("except", exc.names - allow.names)
+
+
+NONE = Selection()
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """TTLs and cache-key settings of a cache policy (controlling-the-cache-key.md)."""
+
+    min_ttl: int = LEGACY_TTLS[0]
+    default_ttl: int = LEGACY_TTLS[1]
+    max_ttl: int = LEGACY_TTLS[2]
+    query_strings: Selection = NONE
+    headers: Selection = NONE
+    cookies: Selection = NONE
+    accept_encoding_gzip: bool = False
+    accept_encoding_brotli: bool = False
+    name: str | None = None
+
+
+# AWS's managed cache policies (using-managed-cache-policies.md).
+MANAGED_CACHE_POLICIES: dict[str, CachePolicy] = {
+    "CachingOptimized": CachePolicy(
+        1, 86_400, 31_536_000,
+        accept_encoding_gzip=True, accept_encoding_brotli=True, name="CachingOptimized",
+    ),
+    "CachingDisabled": CachePolicy(0, 0, 0, name="CachingDisabled"),
+    "CachingOptimizedForUncompressedObjects": CachePolicy(
+        1, 86_400, 31_536_000, name="CachingOptimizedForUncompressedObjects"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OriginRequestPolicy:
+    """Values forwarded to the origin without being part of the cache key."""
+
+    query_strings: Selection = NONE
+    headers: Selection = NONE
+    cookies: Selection = NONE
+
+
+@dataclass(frozen=True, slots=True)
+class CustomOrigin:
+    """An HTTP origin. ``path`` is the origin path prefix ("" or "/v1", no trailing slash)."""
+
+    name: str
+    scheme: Literal["http", "https"]
+    host: str
+    port: int
+    path: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    connection_attempts: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryOrigin:
+    """A local folder served the way a private S3 bucket answers CloudFront."""
+
+    name: str
+    directory: Path
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Origin = CustomOrigin | DirectoryOrigin
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionAssociation:
+    """A function attached to one event of a behavior (filled in by the functions issue)."""
+
+    function: str
+    include_body: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Behavior:
+    """A cache behavior: which requests it takes and how it caches and forwards them."""
+
+    path_pattern: str
+    origin: str
+    allowed_methods: frozenset[str] = GET_HEAD
+    cached_methods: frozenset[str] = GET_HEAD
+    cache: CachePolicy = field(default_factory=CachePolicy)
+    origin_request: OriginRequestPolicy = field(default_factory=OriginRequestPolicy)
+    compress: bool = False
+    functions: tuple[tuple[str, FunctionAssociation], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    id: str = "E2EDGESIM00001"
+    domain: str = "d111111abcdef8.cloudfront.net"
+    pop: str = "LHR62-C2"
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    max_size: int = 512 * 1024 * 1024
+    # Objects larger than this stream through without being cached.
+    max_object_size: int = 64 * 1024 * 1024
+    # CloudFront's default error caching minimum TTL (custom-error-pages-expiration.html).
+    error_caching_min_ttl: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    origins: dict[str, Origin]
+    default_behavior: Behavior
+    behaviors: tuple[Behavior, ...] = ()
+    listen: Listen = Listen("127.0.0.1", 8080)
+    admin_listen: Listen | None = Listen("127.0.0.1", 8081)
+    distribution: Distribution = field(default_factory=Distribution)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    source: Path | None = None
+
+    @property
+    def all_behaviors(self) -> tuple[Behavior, ...]:
+        """Behaviors in CloudFront's evaluation order, the default (``*``) last."""
+        return (*self.behaviors, self.default_behavior)

@@ -1,0 +1,204 @@
+"""Wire values: headers, requests, responses, and the one mutable Exchange.
+
+Requests and responses are frozen; a stage that changes one builds a new one
+with ``dataclasses.replace`` (or the ``with_*`` helpers) and puts it on the
+Exchange. Bodies are either ``bytes`` (small, generated, or cached) or a
+``BodyStream`` that is read once, so large bodies pass through without being
+held in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from edgesim.config.schema import Behavior
+
+__all__ = [
+    "BodyStream",
+    "Exchange",
+    "Headers",
+    "Request",
+    "Response",
+    "read_body",
+]
+
+
+class BodyStream(Protocol):
+    """A body read once, chunk by chunk. ``length`` is None when unknown (chunked)."""
+
+    length: int | None
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None:
+        """Stop reading early and release what feeds the stream."""
+
+
+class Headers:
+    """An ordered, immutable list of header fields, looked up case-insensitively.
+
+    Names keep the case they arrived with (Lambda@Edge shows it as ``key``);
+    repeated fields stay separate entries, as on the wire.
+    """
+
+    __slots__ = ("_fields", "_index")
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
+        self._fields: tuple[tuple[str, str], ...] = tuple(fields)
+        self._index: dict[str, str] | None = None
+
+    def _lookup(self) -> dict[str, str]:
+        index = self._index
+        if index is None:
+            index = {}
+            for name, value in self._fields:
+                index.setdefault(name.lower(), value)
+            self._index = index
+        return index
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name`` (lowercase), or ``default``."""
+        return self._lookup().get(name, default)
+
+    def get_all(self, name: str) -> list[str]:
+        return [v for n, v in self._fields if n.lower() == name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._lookup()
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._fields == other._fields
+
+    def __hash__(self) -> int:
+        return hash(self._fields)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._fields)!r})"
+
+    @property
+    def fields(self) -> tuple[tuple[str, str], ...]:
+        return self._fields
+
+    def without(self, *names: str) -> Headers:
+        """A copy without any field named in ``names`` (lowercase)."""
+        drop = set(names)
+        return Headers(f for f in self._fields if f[0].lower() not in drop)
+
+    def keep(self, predicate: object) -> Headers:
+        """A copy with the fields whose lowercase name satisfies ``predicate``."""
+        test = predicate  # typed loosely so callers can pass set.__contains__
+        return Headers(f for f in self._fields if test(f[0].lower()))  # type: ignore[operator]
+
+    def set(self, name: str, value: str) -> Headers:
+        """A copy where ``name`` has exactly one field, ``value`` (added last if new)."""
+        lower = name.lower()
+        out: list[tuple[str, str]] = []
+        placed = False
+        for n, v in self._fields:
+            if n.lower() == lower:
+                if not placed:
+                    out.append((n, value))
+                    placed = True
+            else:
+                out.append((n, v))
+        if not placed:
+            out.append((name, value))
+        return Headers(out)
+
+    def add(self, name: str, value: str) -> Headers:
+        return Headers((*self._fields, (name, value)))
+
+
+async def read_body(body: bytes | BodyStream | None, limit: int | None = None) -> bytes:
+    """Read a whole body into memory (for small bodies only; ``limit`` guards size)."""
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body:
+        size += len(chunk)
+        if limit is not None and size > limit:
+            await body.aclose()
+            raise ValueError(f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A viewer request as CloudFront sees it.
+
+    ``path`` is the URI path as received (percent-encoded, no query);
+    ``query`` is the raw query string without the ``?`` ("" when absent).
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    client_ip: str = "127.0.0.1"
+    client_port: int = 0
+    http_version: str = "1.1"
+    body: bytes | BodyStream | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def replace(self, **changes: object) -> Request:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A response on its way to the viewer.
+
+    ``head`` is an optional pre-rendered status line and headers (cache hits
+    keep one with the entry); any change to status or headers through
+    ``replace`` drops it, so it can never disagree with the fields.
+    """
+
+    status: int
+    headers: Headers
+    body: bytes | BodyStream | None = None
+    reason: str = ""
+    head: bytes | None = field(default=None, compare=False)
+
+    def replace(self, **changes: object) -> Response:
+        if "head" not in changes and ("status" in changes or "headers" in changes):
+            changes["head"] = None
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The one mutable carrier that flows through the pipeline, stage by stage.
+
+    Stages replace ``request`` or ``response`` and record what they decided
+    (``x_cache``, ``result_type``, the cache key) for headers, logs and traces.
+    """
+
+    request: Request
+    request_id: str
+    viewer_request: Request
+    behavior: Behavior | None = None
+    response: Response | None = None
+    cache_key: str | None = None
+    x_cache: str = "Miss from cloudfront"
+    result_type: str = "Miss"
+    detailed_result_type: str = "Miss"
+    origin_status: int | None = None
+    age: int | None = None
+    notes: list[str] = field(default_factory=list)

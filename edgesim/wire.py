@@ -1,0 +1,47 @@
+"""HTTP/1.1 bytes on the wire: rendering response heads, reason phrases.
+
+Kept apart from the server so that the cache can keep a pre-rendered head
+with each entry and the server only appends what changes per request.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from edgesim.models import Headers
+
+__all__ = ["HOP_BY_HOP", "reason_phrase", "render_head", "render_headers"]
+
+# RFC 9110 section 7.6.1 connection-specific fields, plus the ones CloudFront
+# removes on both legs (RequestAndResponseBehaviorCustomOrigin.md).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_REASONS.update({494: "Request Header Too Large"})
+
+
+def reason_phrase(status: int) -> str:
+    return _REASONS.get(status, "Unknown")
+
+
+def render_headers(headers: Headers) -> bytes:
+    """Header lines, each ending in CRLF (no terminating blank line)."""
+    return "".join(f"{n}: {v}\r\n" for n, v in headers).encode("latin-1", "replace")
+
+
+def render_head(status: int, reason: str, headers: Headers) -> bytes:
+    """Status line and header lines, without the blank line that ends the head."""
+    line = f"HTTP/1.1 {status} {reason or reason_phrase(status)}\r\n".encode("latin-1", "replace")
+    return line + render_headers(headers)
