@@ -96,8 +96,12 @@ class CachePolicy:
 # AWS's managed cache policies (using-managed-cache-policies.md).
 MANAGED_CACHE_POLICIES: dict[str, CachePolicy] = {
     "CachingOptimized": CachePolicy(
-        1, 86_400, 31_536_000,
-        accept_encoding_gzip=True, accept_encoding_brotli=True, name="CachingOptimized",
+        1,
+        86_400,
+        31_536_000,
+        accept_encoding_gzip=True,
+        accept_encoding_brotli=True,
+        name="CachingOptimized",
     ),
     "CachingDisabled": CachePolicy(0, 0, 0, name="CachingDisabled"),
     "CachingOptimizedForUncompressedObjects": CachePolicy(
