@@ -1,0 +1,311 @@
+"""The HTTP/1.1 origin client: a keep-alive connection pool over asyncio protocols.
+
+Why not ``aiohttp.ClientSession``: per request it costs about three times
+what the edge's server side does; this client keeps only what a reverse
+proxy needs (see bench/origin_client.py for the comparison).
+
+CloudFront's origin settings drive the timeouts (RequestAndResponseBehavior-
+CustomOrigin.md, "Origin connection timeout/attempts", "Origin response
+timeout"): each of ``connection_attempts`` connects gets ``connect_timeout``;
+``read_timeout`` bounds the wait for the response head and every gap between
+body bytes. Idle connections are kept ``keepalive_timeout`` (CloudFront's
+default origin keep-alive is 5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from typing import Any
+
+from aiohttp.streams import StreamReader
+
+from edgesim.config.schema import CustomOrigin
+from edgesim.errors import (
+    InvalidRequest,
+    OriginConnectError,
+    OriginDnsError,
+    OriginReadError,
+    OriginTimeout,
+)
+from edgesim.models import BodyStream, Headers, Request, Response
+from edgesim.origins.connection import OriginBody, OriginConnection, _ConnectionGone
+
+__all__ = ["HttpOriginClient"]
+
+# Methods whose request may be replayed on a fresh connection when a pooled
+# one turns out dead before the origin said anything (RFC 9110 section 9.2.2).
+_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+_RETRY_ON_TIMEOUT = frozenset({"GET", "HEAD"})
+# Methods that carry a body by definition: send Content-Length: 0 when empty.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Framing is ours to write, whatever the pipeline forwarded.
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+_NO_BODY_STATUS = frozenset({204, 304})
+
+Key = tuple[str, str, int]
+
+
+class HttpOriginClient:
+    """Fetches from ``CustomOrigin``s over pooled keep-alive HTTP/1.1 connections.
+
+    Pools are per (scheme, host, port); idle connections are reused last-in
+    first-out, capped at ``max_idle_per_host`` and closed after
+    ``keepalive_timeout`` seconds. One instance belongs to one event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_idle_per_host: int = 100,
+        keepalive_timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._max_idle = max_idle_per_host
+        self._keepalive = keepalive_timeout
+        self._ssl_context = ssl_context
+        self._idle: dict[Key, list[OriginConnection]] = {}
+        self._reaper: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def idle_count(self, origin: CustomOrigin) -> int:
+        """Idle pooled connections to ``origin`` (for tests and the inspector)."""
+        return sum(c.reusable for c in self._idle.get(_key(origin), ()))
+
+    async def fetch(self, origin: CustomOrigin, request: Request) -> Response:
+        """Send ``request`` to ``origin``; return once the response head has arrived.
+
+        Raises OriginDnsError, OriginConnectError (after all attempts),
+        OriginTimeout (no head within read_timeout; GET and HEAD are tried
+        up to connection_attempts times, as CloudFront does), OriginInvalidResponse
+        (not HTTP) or OriginReadError (closed before a head). The body, if
+        any, is an ``OriginBody`` that raises OriginReadError if cut off.
+        """
+        if self._closed:
+            raise RuntimeError("HttpOriginClient is closed")
+        head = _render_head(origin, request)
+        body = request.body
+        replayable = request.method in _REPLAYABLE and not _is_stream(body)
+        attempts = max(1, origin.connection_attempts)
+        fresh = False
+        while True:
+            conn, reused = await self._acquire(origin, fresh)
+            try:
+                message, payload = await _exchange(conn, origin, request, head)
+            except OriginTimeout:
+                # CloudFront tries GET and HEAD again after a response timeout,
+                # up to the connection attempts; other methods never
+                # (distribution-web-values-specify.md, "Response timeout").
+                attempts -= 1
+                if attempts > 0 and request.method in _RETRY_ON_TIMEOUT and replayable:
+                    fresh = True
+                    continue
+                raise
+            except OriginReadError:
+                # A pooled connection the origin closed meanwhile: try once more.
+                if reused and replayable and not fresh and conn.received == 0:
+                    fresh = True
+                    continue
+                raise
+            break
+        status = message.code
+        # latin-1 maps bytes 1:1, so rendering the headers again gives the origin's bytes.
+        headers = Headers(
+            [(n.decode("latin-1"), v.decode("latin-1")) for n, v in message.raw_headers]
+        )
+        if request.method == "HEAD" or status in _NO_BODY_STATUS:
+            return Response(status=status, headers=headers, reason=message.reason)
+        length: int | None = None
+        if not message.chunked:
+            content_length = message.headers.get("Content-Length")
+            if content_length is not None:
+                length = int(content_length)
+        return Response(
+            status=status,
+            headers=headers,
+            body=OriginBody(conn, payload, length),
+            reason=message.reason,
+        )
+
+    async def close(self) -> None:
+        """Close idle connections; busy ones close when their exchange ends."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+
+    # -- the pool ---------------------------------------------------------------
+
+    async def _acquire(self, origin: CustomOrigin, fresh: bool) -> tuple[OriginConnection, bool]:
+        key = _key(origin)
+        idle = self._idle.get(key)
+        if idle and not fresh:
+            while idle:
+                conn = idle.pop()  # LIFO: the warmest connection, least likely closed
+                if conn.reusable:
+                    return conn, True
+                conn.close()
+        return await self._connect(origin, key), False
+
+    def _release(self, conn: OriginConnection) -> None:
+        """Called by a connection whose exchange ended cleanly with keep-alive."""
+        if self._closed:
+            conn.close()
+            return
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) >= self._max_idle:
+            conn.close()
+            return
+        loop = asyncio.get_running_loop()
+        conn.idle_since = loop.time()
+        idle.append(conn)
+        if self._reaper is None:
+            self._reaper = loop.call_later(min(1.0, self._keepalive), self._reap, loop)
+
+    def _reap(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._reaper = None
+        expired = loop.time() - self._keepalive
+        for key in list(self._idle):
+            idle = self._idle[key]
+            keep = [c for c in idle if c.reusable and c.idle_since > expired]
+            for conn in idle:
+                if conn.reusable and conn.idle_since <= expired:
+                    conn.close()
+            if keep:
+                idle[:] = keep
+            else:
+                del self._idle[key]
+        if self._idle:
+            self._reaper = loop.call_later(min(1.0, self._keepalive), self._reap, loop)
+
+    async def _connect(self, origin: CustomOrigin, key: Key) -> OriginConnection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(origin.connect_timeout):
+                infos = await loop.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+        except OSError as exc:  # gaierror, or a resolver that timed out
+            raise OriginDnsError(f"cannot resolve {origin.host}: {exc}") from exc
+        ssl_context: ssl.SSLContext | None = None
+        if origin.scheme == "https":
+            if self._ssl_context is None:
+                self._ssl_context = ssl.create_default_context()
+            ssl_context = self._ssl_context
+        last: BaseException | None = None
+        for _attempt in range(max(1, origin.connection_attempts)):
+            for family, _type, _proto, _name, address in infos:
+                host, port = str(address[0]), int(address[1])
+                try:
+                    async with asyncio.timeout(origin.connect_timeout):
+                        _, conn = await loop.create_connection(
+                            lambda: OriginConnection(loop, key, self._release),
+                            host=host,
+                            port=port,
+                            family=family,
+                            ssl=ssl_context,
+                            server_hostname=origin.host if ssl_context else None,
+                        )
+                    return conn
+                except (OSError, ssl.SSLError) as exc:  # refused, unreachable, timeout, TLS
+                    last = exc
+        raise OriginConnectError(
+            f"cannot connect to {origin.host}:{origin.port} after "
+            f"{origin.connection_attempts} attempts: {last!r}"
+        )
+
+
+async def _exchange(
+    conn: OriginConnection, origin: CustomOrigin, request: Request, head: bytes
+) -> tuple[Any, StreamReader]:
+    """Write the request and wait for the final response head."""
+    waiter = conn.start(head_only=request.method == "HEAD", read_timeout=origin.read_timeout)
+    body = request.body
+    try:
+        if body is None:
+            conn.write(head)
+        elif isinstance(body, bytes):
+            conn.write([head, body] if len(body) > 65_536 else head + body)
+        else:
+            await _send_stream(conn, head, body)
+    except _ConnectionGone:
+        pass  # the origin went away (or answered early): the waiter tells which
+    except BaseException:
+        conn.abandon(waiter)
+        raise
+    try:
+        return await waiter
+    except asyncio.CancelledError:
+        conn.abandon(waiter)
+        raise
+
+
+async def _send_stream(conn: OriginConnection, head: bytes, body: BodyStream) -> None:
+    """Stream a request body, waiting for the origin to take each chunk (backpressure)."""
+    length = body.length
+    conn.write(head)
+    conn.writing(True)
+    sent = 0
+    async for chunk in body:
+        if not chunk:
+            continue
+        sent += len(chunk)
+        if length is None:
+            conn.write([b"%x\r\n" % len(chunk), chunk, b"\r\n"])
+        else:
+            conn.write(chunk)
+        await conn.drain()
+    if length is None:
+        conn.write(b"0\r\n\r\n")
+    elif sent != length:
+        raise InvalidRequest(f"request body was {sent} bytes, Content-Length said {length}")
+    conn.writing(False)
+
+
+def _render_head(origin: CustomOrigin, request: Request) -> bytes:
+    target = origin.path + request.path
+    if request.query:
+        target += "?" + request.query
+    lines = [f"{request.method} {target} HTTP/1.1\r\n"]
+    has_host = False
+    for name, value in request.headers:
+        lower = name.lower()
+        if lower in _FRAMING:
+            continue
+        has_host = has_host or lower == "host"
+        lines.append(f"{name}: {value}\r\n")
+    if not has_host:  # HTTP/1.1 requires it; the pipeline normally sets it
+        port = "" if origin.port == (443 if origin.scheme == "https" else 80) else f":{origin.port}"
+        lines.append(f"Host: {origin.host}{port}\r\n")
+    body = request.body
+    if body is None:
+        if request.method in _BODY_METHODS:
+            lines.append("Content-Length: 0\r\n")
+    elif isinstance(body, bytes):
+        if body or request.method in _BODY_METHODS:
+            lines.append(f"Content-Length: {len(body)}\r\n")
+    elif body.length is None:
+        lines.append("Transfer-Encoding: chunked\r\n")
+    else:
+        lines.append(f"Content-Length: {body.length}\r\n")
+    lines.append("\r\n")
+    text = "".join(lines)
+    # A CR or LF inside a name, value or target would let a function smuggle
+    # a second request onto the origin connection.
+    if text.count("\n") != len(lines) or text.count("\r") != len(lines):
+        raise InvalidRequest("CR or LF in a request header or the request target")
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+
+
+def _is_stream(body: bytes | BodyStream | None) -> bool:
+    return body is not None and not isinstance(body, bytes)
+
+
+def _key(origin: CustomOrigin) -> Key:
+    return (origin.scheme, origin.host, origin.port)
