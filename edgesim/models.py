@@ -196,9 +196,11 @@ class Exchange:
     behavior: Behavior | None = None
     response: Response | None = None
     cache_key: str | None = None
+    cached: object | None = None  # the cache entry found at lookup, fresh or stale
     x_cache: str = "Miss from cloudfront"
     result_type: str = "Miss"
     detailed_result_type: str = "Miss"
     origin_status: int | None = None
     age: int | None = None
+    edge_headers: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -1,0 +1,382 @@
+"""The edge's HTTP/1.1 front: asyncio protocol on aiohttp's C request parser.
+
+A cache hit is answered inside ``data_received``: the pipeline's synchronous
+first half finds the entry, and the server writes the entry's pre-rendered
+head plus the per-request edge headers and the body in one write. Anything
+that has to wait (an origin fetch) runs in one task per connection, which
+also keeps pipelined responses in order. This is the only module that knows
+about sockets; it is also the last-resort handler, so a traceback never
+reaches a viewer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp._http_parser import HttpRequestParser
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.streams import StreamReader
+
+from edgesim.config.schema import Config
+from edgesim.errors import EdgeError, InvalidRequest, OriginError, RequestTooLarge
+from edgesim.models import BodyStream, Exchange, Headers, Request, Response
+from edgesim.origins import OriginClient
+from edgesim.origins.client import OriginClients
+from edgesim.pages import error_response
+from edgesim.pipeline import Clock, Pipeline, new_request_id
+from edgesim.wire import render_head, render_headers
+
+__all__ = ["EdgeServer"]
+
+log = logging.getLogger("edgesim.server")
+
+# CloudFront's request limits (cloudfront-limits.html): URL 8,192 bytes;
+# request line plus headers 20,480 bytes.
+_MAX_URL = 8192
+_MAX_HEADERS_TOTAL = 20_480
+_NO_BODY_STATUSES = frozenset({204, 304})
+_BODY_LIMIT = 2**16  # flow-control window of the request body reader
+
+
+class _RequestBody:
+    """The viewer's request body as a BodyStream over aiohttp's StreamReader."""
+
+    __slots__ = ("_reader", "length")
+
+    def __init__(self, reader: StreamReader, length: int | None) -> None:
+        self._reader = reader
+        self.length = length
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await self._reader.readany()
+            if not chunk:
+                return
+            yield chunk
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Connection(BaseProtocol):
+    """One viewer connection: parse, answer in order, keep alive."""
+
+    def __init__(self, server: EdgeServer) -> None:
+        loop = asyncio.get_running_loop()
+        parser = HttpRequestParser(
+            self,
+            loop,
+            _BODY_LIMIT,
+            max_line_size=_MAX_URL + 16,
+            max_field_size=_MAX_HEADERS_TOTAL,
+            max_headers=256,
+            auto_decompress=False,
+        )
+        super().__init__(loop, parser)
+        self._request_parser = parser
+        self._server = server
+        self._queue: deque[tuple[Any, StreamReader]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- asyncio.Protocol -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._server.connections.add(self)
+        peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
+        self._client_ip, self._client_port = str(peer[0]), int(peer[1])
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        self._server.connections.discard(self)
+        self._closing = True
+        with contextlib.suppress(HttpProcessingError):
+            self._request_parser.feed_eof()
+        for _, payload in self._queue:
+            payload.feed_eof()
+        self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return
+        try:
+            messages, _upgraded, _tail = self._request_parser.feed_data(data)
+        except LineTooLong as exc:
+            self._refuse(RequestTooLarge(str(exc)))
+            return
+        except HttpProcessingError as exc:
+            self._refuse(InvalidRequest(str(exc.message)))
+            return
+        for message, payload in messages:
+            if self._closing:
+                return
+            if self._task is None and not self._queue:
+                self._answer_now(message, payload)
+            else:
+                self._queue.append((message, payload))
+
+    def eof_received(self) -> bool:
+        return False
+
+    # -- requests ---------------------------------------------------------
+
+    def _request(self, message: Any, payload: StreamReader) -> Request:
+        url = message.url
+        total = sum(len(n) + len(v) + 4 for n, v in message.raw_headers)
+        if total + len(message.path) > _MAX_HEADERS_TOTAL:
+            raise RequestTooLarge("request headers exceed 20,480 bytes")
+        headers = Headers(
+            (n.decode("latin-1"), v.decode("latin-1")) for n, v in message.raw_headers
+        )
+        body: bytes | BodyStream | None = None
+        length = headers.get("content-length")
+        if message.chunked or (length is not None and length != "0"):
+            body = _RequestBody(payload, int(length) if length is not None else None)
+            if (headers.get("expect") or "").lower() == "100-continue" and self.transport:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        version = message.version
+        return Request(
+            method=message.method,
+            path=url.raw_path,
+            query=url.raw_query_string,
+            headers=headers,
+            client_ip=self._client_ip,
+            client_port=self._client_port,
+            http_version=f"{version.major}.{version.minor}",
+            body=body,
+        )
+
+    def _answer_now(self, message: Any, payload: StreamReader) -> None:
+        """Answer without a task when the pipeline can (cache hits, refusals);
+        otherwise hand the request to this connection's task."""
+        try:
+            request = self._request(message, payload)
+        except EdgeError as error:
+            self._refuse(error)
+            return
+        ex = self._server.pipeline.start(request)
+        if ex.response is None or not isinstance(ex.response.body, bytes | None):
+            self._queue.append((message, payload))
+            self._task = asyncio.create_task(self._drain_queue(ex))
+            return
+        self._write_buffered(ex, message)
+        if not payload.is_eof():
+            self._close()
+
+    async def _drain_queue(self, first: Exchange | None = None) -> None:
+        try:
+            while self._queue and not self._closing:
+                message, payload = self._queue[0]
+                ex = first
+                first = None
+                if ex is None:
+                    try:
+                        request = self._request(message, payload)
+                    except EdgeError as error:
+                        self._refuse(error)
+                        return
+                    ex = self._server.pipeline.start(request)
+                await self._answer(ex, message, payload)
+                self._queue.popleft()
+                if not payload.is_eof():
+                    # The request body was not read (refused or ignored): the
+                    # connection cannot carry another request.
+                    self._close()
+                    return
+        except asyncio.CancelledError:
+            return
+        finally:
+            self._task = None
+
+    async def _answer(self, ex: Exchange, message: Any, payload: StreamReader) -> None:
+        try:
+            if ex.response is None:
+                await self._server.pipeline.finish(ex)
+            response = ex.response
+            assert response is not None
+            if isinstance(response.body, bytes | None):
+                self._write_buffered(ex, message)
+            else:
+                await self._write_streamed(ex, message, response.body)
+        except (asyncio.CancelledError, ConnectionError):
+            raise
+        except Exception:
+            log.exception("unexpected error answering %s %s", message.method, message.path)
+            if self.transport is not None and ex.response is None:
+                self._refuse(EdgeError("internal error"))
+            else:
+                self._abort()
+
+    # -- writing ----------------------------------------------------------
+
+    def _head(
+        self, ex: Exchange, message: Any, response: Response, framing: bytes, close: bool
+    ) -> bytes:
+        head = response.head or render_head(response.status, response.reason, response.headers)
+        tail = render_headers(Headers(ex.edge_headers))
+        if close:
+            connection = b"Connection: close\r\n"
+        elif message.version.minor == 0:
+            connection = b"Connection: keep-alive\r\n"
+        else:
+            connection = b""
+        return head + tail + framing + connection + b"\r\n"
+
+    def _write_buffered(self, ex: Exchange, message: Any) -> None:
+        response = ex.response
+        assert response is not None
+        transport = self.transport
+        if transport is None:
+            return
+        body = response.body or b""
+        assert isinstance(body, bytes)
+        framing = b""
+        if (
+            response.head is None
+            and "content-length" not in response.headers
+            and response.status not in _NO_BODY_STATUSES
+        ):
+            framing = b"Content-Length: %d\r\n" % len(body)
+        close = message.should_close or self._server.stopping
+        head = self._head(ex, message, response, framing, close)
+        if message.method == "HEAD" or response.status in _NO_BODY_STATUSES:
+            transport.write(head)
+        elif len(body) < 65536:
+            transport.write(head + body)
+        else:
+            transport.write(head)
+            transport.write(body)
+        self._server.record(ex)
+        if close:
+            self._close()
+
+    async def _write_streamed(self, ex: Exchange, message: Any, body: BodyStream) -> None:
+        response = ex.response
+        assert response is not None
+        http11 = message.version.minor >= 1
+        known = "content-length" in response.headers
+        chunked = not known and http11
+        close = message.should_close or self._server.stopping or not (known or chunked)
+        framing = b"Transfer-Encoding: chunked\r\n" if chunked else b""
+        no_body = message.method == "HEAD" or response.status in _NO_BODY_STATUSES
+        transport = self.transport
+        if transport is None:
+            await body.aclose()
+            return
+        transport.write(self._head(ex, message, response, framing, close))
+        if no_body:
+            await body.aclose()
+        else:
+            try:
+                async for chunk in body:
+                    if self.transport is None:
+                        raise ConnectionError("viewer went away")
+                    if chunk:
+                        transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    if self._paused:
+                        await self._drain_helper()
+            except OriginError as error:
+                # Headers are already sent: like CloudFront, cut the viewer off.
+                ex.notes.append(str(error))
+                self._abort()
+                return
+            except BaseException:
+                await body.aclose()
+                raise
+            if chunked:
+                transport.write(b"0\r\n\r\n")
+        self._server.record(ex)
+        if close:
+            self._close()
+
+    def _refuse(self, error: EdgeError) -> None:
+        """Answer a request the edge cannot take, then close the connection."""
+        transport = self.transport
+        if transport is None or self._closing:
+            return
+        pipeline = self._server.pipeline
+        response = error_response(error, new_request_id(), pipeline.date())
+        extra = Headers([("X-Cache", error.x_cache), ("Connection", "close")])
+        head = render_head(response.status, response.reason, response.headers)
+        body = response.body if isinstance(response.body, bytes) else b""
+        transport.write(head + render_headers(extra) + b"\r\n" + body)
+        self._close()
+
+    def _close(self) -> None:
+        self._closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _abort(self) -> None:
+        self._closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+
+class EdgeServer:
+    """The edge listener plus its pipeline. ``start`` binds; ``stop`` drains."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        origins: OriginClient | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.origins = origins or OriginClients()
+        self.pipeline = Pipeline(config, self.origins, clock=clock)
+        self.connections: set[_Connection] = set()
+        self.stopping = False
+        self.counters: dict[str, int] = {}
+        self._server: asyncio.Server | None = None
+
+    def record(self, ex: Exchange) -> None:
+        """Count what was answered (by X-Cache result)."""
+        self.counters[ex.result_type] = self.counters.get(ex.result_type, 0) + 1
+
+    async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        host = host if host is not None else self.config.listen.host
+        port = port if port is not None else self.config.listen.port
+        self._server = await loop.create_server(
+            lambda: _Connection(self), host, port, reuse_address=True, backlog=2048
+        )
+        sock: socket.socket = self._server.sockets[0]
+        address = sock.getsockname()
+        return str(address[0]), int(address[1])
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop listening, let in-flight requests finish (up to ``grace`` s), close the rest."""
+        self.stopping = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            if not conn.busy:
+                conn._close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while any(c.busy for c in self.connections) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            conn._abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+        await self.origins.close()

@@ -1,0 +1,120 @@
+"""A running edge: the edge listener, its admin listener, and the demo origin when asked.
+
+``Edge`` is what the CLI starts and what functional tests start on ephemeral
+loopback ports; ``run`` drives one until SIGINT or SIGTERM, then drains it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+
+from aiohttp import web
+
+from edgesim.admin import admin_app
+from edgesim.config.schema import Config, Listen
+from edgesim.origins import OriginClient
+from edgesim.pipeline import Clock
+from edgesim.server import EdgeServer
+
+__all__ = ["Edge", "run"]
+
+
+class Edge:
+    """An edge server and its admin API, started and stopped together."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        origins: OriginClient | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.server = EdgeServer(config, origins=origins, clock=clock)
+        self.address: Listen | None = None
+        self.admin_address: Listen | None = None
+        self._admin_runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.address is not None
+        return f"http://{self.address}"
+
+    @property
+    def admin_url(self) -> str:
+        assert self.admin_address is not None
+        return f"http://{self.admin_address}"
+
+    async def start(self, listen: Listen | None = None, admin: Listen | None = None) -> None:
+        """Bind the edge (and the admin API unless the config disables it)."""
+        listen = listen or self.config.listen
+        host, port = await self.server.start(listen.host, listen.port)
+        self.address = Listen(host, port)
+        admin = admin or self.config.admin_listen
+        if admin is not None:
+            runner = web.AppRunner(admin_app(self.server), access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, admin.host, admin.port)
+            await site.start()
+            self._admin_runner = runner
+            sockname = runner.addresses[0]
+            self.admin_address = Listen(str(sockname[0]), int(sockname[1]))
+
+    async def stop(self, grace: float = 10.0) -> None:
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
+            self._admin_runner = None
+        await self.server.stop(grace)
+
+    async def __aenter__(self) -> Edge:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+
+async def serve(
+    config: Config,
+    *,
+    demo: bool = False,
+    ready: Callable[[Edge], None] | None = None,
+) -> None:
+    """Run an edge until SIGINT/SIGTERM; in-flight requests finish before it exits."""
+    demo_runner: web.AppRunner | None = None
+    if demo:
+        from edgesim.demo import demo_app, with_demo_origin
+
+        demo_runner = web.AppRunner(demo_app(), access_log=None)
+        await demo_runner.setup()
+        site = web.TCPSite(demo_runner, "127.0.0.1", 0)
+        await site.start()
+        config = with_demo_origin(config, int(demo_runner.addresses[0][1]))
+    edge = Edge(config)
+    await edge.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(edge)
+    try:
+        await stop.wait()
+    finally:
+        await edge.stop()
+        if demo_runner is not None:
+            await demo_runner.cleanup()
+
+
+def run(config: Config, *, demo: bool = False, ready: Callable[[Edge], None] | None = None) -> None:
+    """``serve`` on uvloop when it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config, demo=demo, ready=ready))
+    else:
+        uvloop.run(serve(config, demo=demo, ready=ready))
