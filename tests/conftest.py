@@ -107,7 +107,7 @@ class RecordingOrigin:
 @pytest.fixture
 async def origin() -> AsyncIterator[RecordingOrigin]:
     rec = RecordingOrigin()
-    app = web.Application()
+    app = web.Application(client_max_size=1 << 30)
     app.router.add_route("*", "/{tail:.*}", rec.handle)
 
     # A short shutdown: some tests leave handlers hanging on purpose.
