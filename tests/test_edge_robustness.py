@@ -25,7 +25,7 @@ async def test_viewer_disconnecting_mid_upload_loses_nothing_else(
     origin.reply("/ok", "fine", Cache_Control="max-age=60")
     edge = await make_edge(default=behavior(allowed_methods=ALL_METHODS))
     assert edge.address is not None
-    reader, writer = await asyncio.open_connection("127.0.0.1", edge.address.port)
+    _, writer = await asyncio.open_connection("127.0.0.1", edge.address.port)
     writer.write(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"a" * 10)
     await writer.drain()
     await asyncio.sleep(0.1)
