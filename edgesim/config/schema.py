@@ -23,6 +23,7 @@ __all__ = [
     "DirectoryOrigin",
     "Distribution",
     "FunctionAssociation",
+    "FunctionConfig",
     "Listen",
     "Origin",
     "OriginRequestPolicy",
@@ -147,8 +148,28 @@ Origin = CustomOrigin | DirectoryOrigin
 
 
 @dataclass(frozen=True, slots=True)
+class FunctionConfig:
+    """An edge function: its deployment package, handler and limits.
+
+    ``runtime`` names a Lambda runtime (``python3.12``); the package is the
+    folder ``code`` and ``handler`` is ``module.function`` inside it, as in
+    Lambda. Limits are Lambda@Edge's (lambda-at-edge-function-restrictions.html).
+    """
+
+    name: str
+    runtime: str
+    code: Path
+    handler: str
+    memory: int = 128  # MB
+    timeout: float = 3.0  # seconds (Lambda's default)
+    concurrency: int = 1000  # execution environments (AWS: the Regional quota)
+    prewarm: int = 0  # environments started up front (a simulator convenience)
+    idle_timeout: float = 300.0  # seconds before an idle environment is reaped
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionAssociation:
-    """A function attached to one event of a behavior (filled in by the functions issue)."""
+    """A function attached to one event of a behavior."""
 
     function: str
     include_body: bool = False
@@ -203,6 +224,7 @@ class Config:
     admin_listen: Listen | None = Listen("127.0.0.1", 8081)
     distribution: Distribution = field(default_factory=Distribution)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    functions: dict[str, FunctionConfig] = field(default_factory=dict)
     source: Path | None = None
 
     @property
