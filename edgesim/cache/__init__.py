@@ -1,0 +1,45 @@
+"""CloudFront's cache: the cache key, TTL rules, a byte-budgeted store, collapsing.
+
+Four pieces, used by the pipeline in this order on every cacheable request:
+
+    cache_key(behavior, request)      what identifies the object (runs on every request)
+    CacheStore.get(key)               the stored Entry, fresh or stale (every request)
+    Collapser.join(key) / finish      concurrent misses for one key wait for one fetch
+    ttl_for(policy, status, ...)      whether and how long an origin response is kept
+
+Modules: ``key`` (the cache key, Accept-Encoding, query and cookie
+selection), ``ttl`` (Cache-Control and the TTL rules), ``entry`` (a stored
+object), ``store`` (the byte-budgeted store and invalidation) and
+``collapse`` (request collapsing).
+
+Each rule names the CloudFront Developer Guide page it comes from; choices
+where AWS documents nothing are marked as edgesim's.
+"""
+
+from edgesim.cache.collapse import Collapser, collapses_requests
+from edgesim.cache.entry import Entry, merge_304_headers
+from edgesim.cache.key import (
+    cache_key,
+    key_target,
+    normalize_accept_encoding,
+    select_cookies,
+    select_query,
+)
+from edgesim.cache.store import CacheStore, validate_invalidation_path
+from edgesim.cache.ttl import parse_cache_control, ttl_for
+
+__all__ = [
+    "CacheStore",
+    "Collapser",
+    "Entry",
+    "cache_key",
+    "collapses_requests",
+    "key_target",
+    "merge_304_headers",
+    "normalize_accept_encoding",
+    "parse_cache_control",
+    "select_cookies",
+    "select_query",
+    "ttl_for",
+    "validate_invalidation_path",
+]
