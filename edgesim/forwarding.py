@@ -42,19 +42,11 @@ _ALWAYS_FORWARDED = frozenset(
 _NEVER_FORWARDED = HOP_BY_HOP | frozenset(
     {"expect", "x-forwarded-proto", "x-http-method-override", "x-real-ip", "x-amz-cf-id", "via"}
 )
-# Conditional and range headers are the cache's business on cacheable
-# requests: the edge fetches whole objects so it can store them.
-_CACHE_OWNED = frozenset(
-    {
-        "if-match",
-        "if-modified-since",
-        "if-none-match",
-        "if-range",
-        "if-unmodified-since",
-        "range",
-        "request-range",
-    }
-)
+# Conditional headers are the cache's business on cacheable requests: the
+# edge fetches whole objects so it can store them and answer 304s itself.
+# Range goes on to the origin on a miss and its 206 passes through uncached
+# (RangeGETs.md); ranges of objects already cached are cut from the cache.
+_CACHE_OWNED = frozenset({"if-match", "if-modified-since", "if-none-match", "if-unmodified-since"})
 # Origin response headers the edge never passes on (re-framed or hop-by-hop).
 _RESPONSE_DROPPED = HOP_BY_HOP | frozenset({"x-cache", "via"})
 

@@ -35,6 +35,7 @@ from edgesim.forwarding import Forwarding, via_value
 from edgesim.models import BodyStream, Exchange, Headers, Request, Response, read_body
 from edgesim.origins import OriginClient
 from edgesim.pages import error_response
+from edgesim.wire import parse_range
 
 __all__ = ["Clock", "Pipeline", "SystemClock", "new_request_id"]
 
@@ -310,10 +311,17 @@ class Pipeline:
         if result != "Miss":
             self.store.record_hit()
             ex.age = entry.age(self.clock.monotonic())
-        if entry.status == 200 and _not_modified(ex.request.headers, entry):
+        headers = ex.request.headers
+        if entry.status == 200 and _not_modified(headers, entry):
             kept = entry.headers.keep(_NOT_MODIFIED_HEADERS.__contains__)
             ex.response = Response(304, kept, None, "Not Modified")
             return
+        spec = headers.get("range")
+        if spec is not None and entry.status == 200 and _if_range_holds(headers, entry):
+            ranged = _ranged(entry, spec)
+            if ranged is not None:
+                ex.response = ranged
+                return
         ex.response = Response(entry.status, entry.headers, entry.body, entry.reason, entry.head)
 
     def _fail(self, ex: Exchange, error: EdgeError) -> None:
@@ -360,6 +368,29 @@ def _not_modified(headers: Headers, entry: Entry) -> bool:
         except (TypeError, ValueError):
             return False
     return False
+
+
+def _if_range_holds(headers: Headers, entry: Entry) -> bool:
+    """A Range applies unless If-Range names another version (RFC 9110 13.1.5)."""
+    condition = headers.get("if-range")
+    return condition is None or condition in (entry.etag, entry.last_modified)
+
+
+def _ranged(entry: Entry, spec: str) -> Response | None:
+    """A 206 (or 416) for one byte range of a cached object; None to send it whole."""
+    size = len(entry.body)
+    parsed = parse_range(spec, size)
+    if parsed is None:
+        return None
+    base = entry.headers.without("content-length", "content-range")
+    if isinstance(parsed, str):  # unsatisfiable
+        fields = base.keep(_NOT_MODIFIED_HEADERS.__contains__)
+        fields = fields.add("Content-Range", f"bytes */{size}").add("Content-Length", "0")
+        return Response(416, fields, b"", "Requested Range Not Satisfiable")
+    start, end = parsed
+    fields = base.add("Content-Range", f"bytes {start}-{end}/{size}")
+    fields = fields.add("Content-Length", str(end - start + 1))
+    return Response(206, fields, entry.body[start : end + 1], "Partial Content")
 
 
 async def _discard(body: bytes | BodyStream | None) -> None:

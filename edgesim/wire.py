@@ -10,7 +10,7 @@ from http import HTTPStatus
 
 from edgesim.models import Headers
 
-__all__ = ["HOP_BY_HOP", "reason_phrase", "render_head", "render_headers"]
+__all__ = ["HOP_BY_HOP", "parse_range", "reason_phrase", "render_head", "render_headers"]
 
 # RFC 9110 section 7.6.1 connection-specific fields, plus the ones CloudFront
 # removes on both legs (RequestAndResponseBehaviorCustomOrigin.md).
@@ -45,3 +45,33 @@ def render_head(status: int, reason: str, headers: Headers) -> bytes:
     """Status line and header lines, without the blank line that ends the head."""
     line = f"HTTP/1.1 {status} {reason or reason_phrase(status)}\r\n".encode("latin-1", "replace")
     return line + render_headers(headers)
+
+
+def parse_range(spec: str, size: int) -> tuple[int, int] | str | None:
+    """(start, end) for one satisfiable ``Range`` header, "unsatisfiable", or None to ignore it.
+
+    A malformed header or several ranges are ignored (a full 200), as S3 and
+    CloudFront do (RFC 9110 section 14.2 allows ignoring Range).
+    """
+    unit, _, ranges = spec.partition("=")
+    if unit.strip().lower() != "bytes" or "," in ranges:
+        return None
+    first, dash, last = ranges.strip().partition("-")
+    if not dash or not (first.isdigit() or last.isdigit()):
+        return None
+    if not first:  # suffix: the last N bytes
+        if not last.isdigit():
+            return None
+        n = int(last)
+        if n == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - n), size - 1
+    if not first.isdigit() or (last and not last.isdigit()):
+        return None
+    start = int(first)
+    end = int(last) if last else None
+    if end is not None and end < start:
+        return None
+    if start >= size:
+        return "unsatisfiable"
+    return start, size - 1 if end is None else min(end, size - 1)

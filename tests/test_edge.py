@@ -394,3 +394,47 @@ async def test_pipelined_requests_answered_in_order(
     out = await raw_request(edge.address.port, data)
     assert out.count(b"HTTP/1.1 200 OK") == 2
     assert out.index(b"first") < out.index(b"second")
+
+
+async def test_ranges_cut_from_cached_objects_and_passed_on_misses(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient
+) -> None:
+    body = bytes(range(256)) * 8
+    origin.reply("/video", body, Cache_Control="max-age=60", ETag='"v"')
+
+    async def partial(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            status=206,
+            body=body[:10],
+            headers={"Content-Range": f"bytes 0-9/{len(body)}", "Cache-Control": "max-age=60"},
+        )
+
+    origin.route("/partial", partial)
+    edge = await make_edge()
+    url = f"{edge.url}/video"
+    # The origin ignores Range and sends the whole object: it is cached and
+    # the viewer gets its range cut from the stored copy.
+    first = await client.get(url, headers={"Range": "bytes=0-9"})
+    assert first.status_code == 206
+    assert first.content == body[:10]
+    assert origin.seen[-1].headers["range"] == "bytes=0-9"
+    hit = await client.get(url, headers={"Range": "bytes=100-199"})
+    assert hit.status_code == 206
+    assert hit.headers["x-cache"] == "Hit from cloudfront"
+    assert hit.headers["content-range"] == f"bytes 100-199/{len(body)}"
+    assert hit.content == body[100:200]
+    suffix = await client.get(url, headers={"Range": "bytes=-5"})
+    assert suffix.content == body[-5:]
+    beyond = await client.get(url, headers={"Range": f"bytes={len(body)}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{len(body)}"
+    other_version = await client.get(url, headers={"Range": "bytes=0-1", "If-Range": '"old"'})
+    assert other_version.status_code == 200
+    assert other_version.content == body
+    assert origin.hits("/video") == 1
+    # An origin's own 206 passes through and is not cached.
+    for _ in range(2):
+        passed = await client.get(f"{edge.url}/partial", headers={"Range": "bytes=0-9"})
+        assert passed.status_code == 206
+        assert passed.content == body[:10]
+    assert origin.hits("/partial") == 2

@@ -31,6 +31,7 @@ from urllib.parse import unquote
 
 from edgesim.config.schema import DirectoryOrigin
 from edgesim.models import Headers, Request, Response
+from edgesim.wire import parse_range
 
 __all__ = ["DirectoryOriginClient", "FileBody"]
 
@@ -177,7 +178,7 @@ def _respond(
     spec = h.get("range")
     if_range = h.get("if-range")
     if spec is not None and (if_range is None or if_range in (etag, last_modified)):
-        parsed = _parse_range(spec, size)
+        parsed = parse_range(spec, size)
         if parsed == "unsatisfiable":
             extra = (
                 f"<RangeRequested>{_xml(spec)}</RangeRequested>"
@@ -219,35 +220,6 @@ def _resolve(root: Path, key: str) -> Path | None:
         return None
     # resolve() followed every symlink: the target itself must be inside.
     return path if path.is_relative_to(base) and path != base else None
-
-
-def _parse_range(spec: str, size: int) -> tuple[int, int] | str | None:
-    """(start, end) for one satisfiable range, "unsatisfiable", or None to ignore it.
-
-    Like S3: a malformed header or several ranges are ignored (full 200).
-    """
-    unit, _, ranges = spec.partition("=")
-    if unit.strip().lower() != "bytes" or "," in ranges:
-        return None
-    first, dash, last = ranges.strip().partition("-")
-    if not dash or not (first.isdigit() or last.isdigit()):
-        return None
-    if not first:  # suffix: the last N bytes
-        if not last.isdigit():
-            return None
-        n = int(last)
-        if n == 0 or size == 0:
-            return "unsatisfiable"
-        return max(0, size - n), size - 1
-    if not first.isdigit() or (last and not last.isdigit()):
-        return None
-    start = int(first)
-    end = int(last) if last else None
-    if end is not None and end < start:
-        return None
-    if start >= size:
-        return "unsatisfiable"
-    return start, size - 1 if end is None else min(end, size - 1)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
