@@ -29,6 +29,7 @@ from edgesim.cache import (
     collapses_requests,
     ttl_for,
 )
+from edgesim.compression import choose_encoding, compress, compressed_headers
 from edgesim.config.schema import Behavior, Config
 from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
@@ -231,6 +232,22 @@ class Pipeline:
                 self._serve_stale(ex, stale)
             return
         headers = forwarding.viewer_headers(response.headers)
+        body = response.body
+        encoding = None
+        if body is not None:
+            encoding = choose_encoding(behavior, ex.request, response.status, headers)
+        if encoding is not None:
+            try:
+                plain = await read_body(body)
+            except OriginError as error:
+                release()
+                self._fail(ex, error)
+                return
+            except BaseException:
+                release()
+                raise
+            body = compress(plain, encoding)
+            headers = compressed_headers(headers, encoding, len(body))
         ttl = None
         if key is not None and ex.request.method == "GET":
             ttl = ttl_for(
@@ -240,14 +257,13 @@ class Pipeline:
                 self.clock.time(),
                 self.config.cache.error_caching_min_ttl,
             )
-        if ttl is None or response.body is None:
+        if ttl is None or body is None:
             if key is not None and stale is not None:
                 self.store.remove(key)
             release()
-            ex.response = Response(response.status, headers, response.body, response.reason)
+            ex.response = Response(response.status, headers, body, response.reason)
             return
         assert key is not None
-        body = response.body
         if isinstance(body, bytes) or (
             body.length is not None and body.length <= _INLINE_BODY_LIMIT
         ):

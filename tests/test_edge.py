@@ -438,3 +438,39 @@ async def test_ranges_cut_from_cached_objects_and_passed_on_misses(
         assert passed.status_code == 206
         assert passed.content == body[:10]
     assert origin.hits("/partial") == 2
+
+
+async def test_compression_when_behavior_and_policy_allow_it(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient
+) -> None:
+    page = ("<p>" + "edge " * 600 + "</p>").encode()
+    origin.reply("/page.html", page, Content_Type="text/html", ETag='"p1"')
+    origin.reply("/tiny.html", b"<p>hi</p>", Content_Type="text/html")
+    origin.reply("/photo.jpg", page, Content_Type="image/jpeg")
+    edge = await make_edge(
+        default=behavior(
+            cache=CachePolicy(accept_encoding_gzip=True, accept_encoding_brotli=True), compress=True
+        )
+    )
+    url = f"{edge.url}/page.html"
+    br = await client.get(url, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert br.headers["content-encoding"] == "br"
+    assert br.headers["etag"] == 'W/"p1"'
+    assert br.headers["vary"] == "Accept-Encoding"
+    assert br.content == page  # httpx decoded the brotli body
+    gz = await client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert gz.headers["content-encoding"] == "gzip"
+    assert gz.content == page
+    assert int(gz.headers["content-length"]) < len(page)
+    plain = await client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.content == page
+    # Each encoding is its own cached object; the origin saw the normalised header.
+    assert (await client.get(url, headers={"Accept-Encoding": "br, gzip"})).headers[
+        "x-cache"
+    ] == "Hit from cloudfront"
+    assert {s.headers["accept-encoding"] for s in origin.seen} == {"br,gzip", "gzip", "identity"}
+    # Too small, or not a compressible type: sent as the origin sent it.
+    for path in ("/tiny.html", "/photo.jpg"):
+        response = await client.get(f"{edge.url}{path}", headers={"Accept-Encoding": "gzip"})
+        assert "content-encoding" not in response.headers
