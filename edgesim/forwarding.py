@@ -47,6 +47,7 @@ _NEVER_FORWARDED = HOP_BY_HOP | frozenset(
 # Range goes on to the origin on a miss and its 206 passes through uncached
 # (RangeGETs.md); ranges of objects already cached are cut from the cache.
 _CACHE_OWNED = frozenset({"if-match", "if-modified-since", "if-none-match", "if-unmodified-since"})
+_VARY_ALWAYS = frozenset({"accept-encoding", "cookie", "user-agent"})
 # Origin response headers the edge never passes on (re-framed or hop-by-hop).
 _RESPONSE_DROPPED = HOP_BY_HOP | frozenset({"x-cache", "via"})
 
@@ -162,5 +163,21 @@ class Forwarding:
             lower = name.lower()
             if lower in _RESPONSE_DROPPED or (lower == "set-cookie" and not keep_cookies):
                 continue
+            if lower == "vary":
+                kept = self._vary(value)
+                if kept:
+                    out.append((name, kept))
+                continue
             out.append((name, value))
         return Headers(out)
+
+    def _vary(self, value: str) -> str:
+        """``Vary`` keeps only what the edge can vary on: Accept-Encoding, Cookie,
+        User-Agent and forwarded headers (RequestAndResponseBehaviorCustomOrigin.md)."""
+        kept = []
+        for token in value.split(","):
+            name = token.strip()
+            lower = name.lower()
+            if lower in _VARY_ALWAYS or lower == "*" or self.headers.selects(lower):
+                kept.append(name)
+        return ", ".join(kept)

@@ -93,6 +93,7 @@ async def test_hop_by_hop_and_set_cookie_from_origin(
                 "Upgrade": "h2c",
                 "Trailer": "X-Checksum",
                 "X-App": "kept",
+                "Vary": "X-Internal, Accept-Encoding, X-Tenant",
             },
         )
 
@@ -111,6 +112,8 @@ async def test_hop_by_hop_and_set_cookie_from_origin(
     for name in ("set-cookie", "keep-alive", "upgrade", "trailer"):
         assert name not in plain.headers
     assert forwarded.headers["set-cookie"] == "sid=abc; Path=/"
+    # Vary keeps only what the edge varies on: here Accept-Encoding, not unforwarded headers.
+    assert plain.headers["vary"] == "Accept-Encoding"
 
 
 async def test_directory_origin_through_the_edge(
