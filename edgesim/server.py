@@ -43,6 +43,9 @@ _MAX_URL = 8192
 _MAX_HEADERS_TOTAL = 20_480
 _NO_BODY_STATUSES = frozenset({204, 304})
 _BODY_LIMIT = 2**16  # flow-control window of the request body reader
+# Idle viewer connections are closed after this long; CloudFront does not
+# publish its viewer keep-alive timeout, so this is edgesim's choice.
+VIEWER_IDLE_TIMEOUT = 60.0
 
 
 class _RequestBody:
@@ -88,6 +91,7 @@ class _Connection(BaseProtocol):
         self._queue: deque[tuple[Any, StreamReader]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self.last_active = loop.time()
 
     # -- asyncio.Protocol -------------------------------------------------
 
@@ -112,6 +116,7 @@ class _Connection(BaseProtocol):
     def data_received(self, data: bytes) -> None:
         if self.transport is None:
             return
+        self.last_active = self._loop.time()
         try:
             messages, _upgraded, _tail = self._request_parser.feed_data(data)
         except LineTooLong as exc:
@@ -346,7 +351,9 @@ class EdgeServer:
         self.connections: set[_Connection] = set()
         self.stopping = False
         self.counters: dict[str, int] = {}
+        self.idle_timeout = VIEWER_IDLE_TIMEOUT
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     def record(self, ex: Exchange) -> None:
         """Count what was answered (by X-Cache result)."""
@@ -361,11 +368,25 @@ class EdgeServer:
         )
         sock: socket.socket = self._server.sockets[0]
         address = sock.getsockname()
+        self._sweeper = asyncio.create_task(self._close_idle())
         return str(address[0]), int(address[1])
+
+    async def _close_idle(self) -> None:
+        """Close keep-alive connections that have been idle too long (one sweep, not a
+        timer per request, to keep the hot path free of timer churn)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(self.idle_timeout / 4, 1.0))
+            deadline = loop.time() - self.idle_timeout
+            for conn in list(self.connections):
+                if not conn.busy and conn.last_active < deadline:
+                    conn._close()
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop listening, let in-flight requests finish (up to ``grace`` s), close the rest."""
         self.stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):

@@ -175,3 +175,21 @@ async def test_a_thousand_keep_alive_viewers(
     results = await asyncio.gather(*(viewer() for _ in range(viewers)))
     assert sum(results) == viewers * 3
     assert origin.hits("/shared") == 1
+
+
+async def test_idle_viewer_connections_are_closed(
+    origin: RecordingOrigin, make_edge: EdgeFactory
+) -> None:
+    origin.reply("/x", "x")
+    edge = await make_edge()
+    edge.server.idle_timeout = 0.2
+    assert edge.address is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.address.port)
+    writer.write(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    await reader.readexactly(1)
+    # Nothing more is sent: the edge closes the idle connection by itself.
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
