@@ -71,6 +71,15 @@ class _RequestBody:
         return None
 
 
+async def _abandon(ex: Exchange) -> None:
+    """Close a response body nobody will read, so its origin connection and any
+    collapsed waiters are released."""
+    body = ex.response.body if ex.response is not None else None
+    if body is not None and not isinstance(body, bytes):
+        with contextlib.suppress(Exception):
+            await body.aclose()
+
+
 class _Connection(BaseProtocol):
     """One viewer connection: parse, answer in order, keep alive."""
 
@@ -217,9 +226,11 @@ class _Connection(BaseProtocol):
             else:
                 await self._write_streamed(ex, message, response.body)
         except (asyncio.CancelledError, ConnectionError):
+            await _abandon(ex)
             raise
         except Exception:
             log.exception("unexpected error answering %s %s", message.method, message.path)
+            await _abandon(ex)
             if self.transport is not None and ex.response is None:
                 self._refuse(EdgeError("internal error"))
             else:

@@ -193,3 +193,36 @@ async def test_idle_viewer_connections_are_closed(
     # Nothing more is sent: the edge closes the idle connection by itself.
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
+
+
+async def test_collapsed_viewers_survive_the_first_viewer_leaving(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient
+) -> None:
+    body = b"z" * (4 << 20)
+    gate = asyncio.Event()
+
+    async def slow_stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Length": str(len(body)), "Cache-Control": "max-age=60"}
+        )
+        await response.prepare(request)
+        await response.write(body[: 1 << 20])
+        await gate.wait()
+        await response.write(body[1 << 20 :])
+        return response
+
+    origin.route("/stream", slow_stream)
+    edge = await make_edge()
+    assert edge.address is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.address.port)
+    writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    await reader.readuntil(b"\r\n\r\n")
+    follower = asyncio.create_task(client.get(f"{edge.url}/stream"))
+    await asyncio.sleep(0.2)
+    writer.close()  # the first viewer leaves mid-body
+    await asyncio.sleep(0.2)
+    gate.set()
+    response = await asyncio.wait_for(follower, 20)
+    assert response.status_code == 200
+    assert response.content == body
