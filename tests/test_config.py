@@ -906,54 +906,6 @@ ERROR_CASES = [
     ),
     pytest.param(
         """\
-        functions:
-          auth: {}
-        origins:
-          app: {url: http://127.0.0.1:3000}
-        default_behavior:
-          origin: app
-          functions:
-            viewer-request: atuh
-        """,
-        8,
-        "default_behavior.functions.viewer-request",
-        "no function named 'atuh'; did you mean 'auth'?",
-        id="unknown-function",
-    ),
-    pytest.param(
-        """\
-        functions:
-          auth: {}
-        origins:
-          app: {url: http://127.0.0.1:3000}
-        default_behavior:
-          origin: app
-          functions:
-            viewer-requset: auth
-        """,
-        8,
-        "default_behavior.functions.viewer-requset",
-        "did you mean 'viewer-request'?",
-        id="unknown-event",
-    ),
-    pytest.param(
-        """\
-        functions:
-          auth: {}
-        origins:
-          app: {url: http://127.0.0.1:3000}
-        default_behavior:
-          origin: app
-          functions:
-            viewer-response: {function: auth, include_body: true}
-        """,
-        8,
-        "default_behavior.functions.viewer-response",
-        "include_body is only for viewer-request and origin-request",
-        id="include-body-on-response",
-    ),
-    pytest.param(
-        """\
         origins:
           app: {url: http://127.0.0.1:3000}
         default_behavior:
@@ -1221,11 +1173,12 @@ def test_admin_listen_null_or_false_disables_the_admin_api() -> None:
 
 
 def test_function_associations_in_event_order() -> None:
+    # Association errors are tested with real packages in test_config_functions.py.
     config = parse_config(
         """\
 functions:
-  auth: {runtime: python}
-  headers: {runtime: python}
+  auth: {runtime: python3.12, handler: basic_auth.handler}
+  headers: {runtime: python3.12, handler: security_headers.handler}
 origins:
   app: {url: "http://127.0.0.1:3000"}
 default_behavior:
@@ -1233,7 +1186,8 @@ default_behavior:
   functions:
     viewer-response: headers
     viewer-request: {function: auth, include_body: true}
-"""
+""",
+        base_dir=REPO / "functions",
     )
 
     assert config.default_behavior.functions == (

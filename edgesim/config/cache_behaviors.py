@@ -1,7 +1,8 @@
 """Cache behaviors from a config file: path patterns, methods, cache and origin request policies.
 
-Called by the loader with the origins and function names already read, so a
-behavior naming an unknown origin or function is an error at its own line.
+Called by the loader with the origins and functions already read, so a
+behavior naming an unknown origin or function, or a function too big for its
+event, is an error at its own line.
 Each rule names the CloudFront Developer Guide page it comes from.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from edgesim.config.functions import EdgeFunctions
 from edgesim.config.node import Node, did_you_mean
 from edgesim.config.schema import (
     ALL_METHODS,
@@ -25,7 +27,7 @@ from edgesim.config.schema import (
     Selection,
 )
 
-__all__ = ["read_behaviors", "read_default_behavior", "read_function_names"]
+__all__ = ["read_behaviors", "read_default_behavior"]
 
 _BEHAVIOR_KEYS = (
     "path",
@@ -60,18 +62,8 @@ _PATH_PATTERN = re.compile(r"[A-Za-z0-9_\-.*$/~\"'@:+&?]*")
 _MAX_PATH_PATTERN = 255
 
 
-def read_function_names(node: Node | None) -> frozenset[str]:
-    """Names of the top-level ``functions:`` (their definitions are validated elsewhere)."""
-    if node is None or node.value is None:
-        return frozenset()
-    entries = node.mapping()
-    for child in entries.values():
-        child.mapping()
-    return frozenset(entries)
-
-
 def read_behaviors(
-    node: Node | None, origins: dict[str, Origin], functions: frozenset[str]
+    node: Node | None, origins: dict[str, Origin], functions: EdgeFunctions
 ) -> tuple[Behavior, ...]:
     """The ``behaviors:`` list, in order; path patterns must be unique."""
     if node is None or node.value is None:
@@ -95,14 +87,14 @@ def read_behaviors(
 
 
 def read_default_behavior(
-    node: Node, origins: dict[str, Origin], functions: frozenset[str]
+    node: Node, origins: dict[str, Origin], functions: EdgeFunctions
 ) -> Behavior:
     """The ``default_behavior:`` (CloudFront's ``*``): a behavior without ``path``."""
     return _behavior(node, origins, functions, default=True)
 
 
 def _behavior(
-    node: Node, origins: dict[str, Origin], functions: frozenset[str], *, default: bool
+    node: Node, origins: dict[str, Origin], functions: EdgeFunctions, *, default: bool
 ) -> Behavior:
     raw = node.mapping()
     if default and "path" in raw:
@@ -191,11 +183,15 @@ def _cached_methods(node: Node, allowed: frozenset[str]) -> frozenset[str]:
 
 
 def _associations(
-    node: Node, functions: frozenset[str]
+    node: Node, functions: EdgeFunctions
 ) -> tuple[tuple[str, FunctionAssociation], ...]:
-    """Which function runs at which event, in the order the events happen."""
+    """Which function runs at which event, in the order the events happen.
+
+    One function per event (cloudfront-limits.html: 4 associations per
+    behavior), and only one that fits the event's limits.
+    """
     entries = node.mapping(_EVENTS)
-    if entries and not functions:
+    if entries and not functions.configs:
         raise node.error("no functions are configured: define them under the top-level functions:")
     found: dict[str, FunctionAssociation] = {}
     for event, child in entries.items():
@@ -206,13 +202,17 @@ def _associations(
         else:
             name_node, include_body = child, False
         name = name_node.string()
-        if name not in functions:
+        if name not in functions.configs:
             raise name_node.error(
-                f"no function named {name!r}{did_you_mean(name, sorted(functions))}"
+                f"no function named {name!r}{did_you_mean(name, sorted(functions.configs))}"
             )
         # The body is exposed to request events only (lambda-include-body-access.md).
         if include_body and event not in ("viewer-request", "origin-request"):
             raise child.error("include_body is only for viewer-request and origin-request")
+        # Viewer events take smaller functions (lambda-at-edge-function-restrictions.html).
+        problem = functions.event_problem(name, event)
+        if problem is not None:
+            raise child.error(problem)
         found[event] = FunctionAssociation(name, include_body)
     return tuple((event, found[event]) for event in _EVENTS if event in found)
 

@@ -17,12 +17,9 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from edgesim.config.cache_behaviors import (
-    read_behaviors,
-    read_default_behavior,
-    read_function_names,
-)
+from edgesim.config.cache_behaviors import read_behaviors, read_default_behavior
 from edgesim.config.document import read_document
+from edgesim.config.functions import read_functions
 from edgesim.config.node import Node
 from edgesim.config.origin_settings import read_custom_origin, read_origins
 from edgesim.config.schema import (
@@ -74,8 +71,8 @@ _SIZE_UNITS = {
 def load_config(path: str | Path) -> Config:
     """Read and validate a config file; its format is chosen by extension.
 
-    Relative directory origins are resolved against the file's folder, and the
-    result's ``source`` is ``path``.
+    Relative directory origins and function packages are resolved against the
+    file's folder, and the result's ``source`` is ``path``.
     """
     path = Path(path)
     fmt = _FORMATS.get(path.suffix.lower())
@@ -100,7 +97,8 @@ def parse_config(
     """Validate config text in ``fmt`` ("yaml", "json" or "toml").
 
     ``filename`` is only used in error messages; relative directory origins
-    are resolved against ``base_dir`` (the working directory by default).
+    and function packages are resolved against ``base_dir`` (the working
+    directory by default).
     """
     root = read_document(data, fmt, filename)
     return _config(root, base_dir if base_dir is not None else Path.cwd())
@@ -187,13 +185,14 @@ def parse_listen(text: str) -> Listen:
 def _config(root: Node, base_dir: Path) -> Config:
     top = root.mapping(_TOP_KEYS)
     origins = read_origins(root.required("origins"), base_dir)
-    functions = read_function_names(top.get("functions"))
+    functions = read_functions(top.get("functions"), base_dir)
     config = Config(
         origins=origins,
         default_behavior=read_default_behavior(
             root.required("default_behavior"), origins, functions
         ),
         behaviors=read_behaviors(top.get("behaviors"), origins, functions),
+        functions=functions.configs,
     )
     if "distribution" in top:
         config = dataclasses.replace(config, distribution=_distribution(top["distribution"]))

@@ -1,0 +1,343 @@
+"""Edge functions from a config file: Lambda@Edge's rules for a function and its package.
+
+``read_functions`` reads the top-level ``functions:`` mapping. A function's
+own limits are checked here; the limits that depend on the event it runs at
+(viewer events are tighter) are checked where a behavior associates it, with
+``EdgeFunctions.event_problem``. ``config_warnings`` lists what is allowed but
+worth telling the user once, such as a runtime newer than the local Python.
+
+The rules are Lambda@Edge's (lambda-at-edge-function-restrictions.html) and
+its quotas (cloudfront-limits.html, "Quotas on Lambda@Edge").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgesim.config.node import Node
+from edgesim.config.schema import Config, FunctionConfig
+
+__all__ = [
+    "ACCEPTED_RUNTIMES",
+    "EVENT_LIMITS",
+    "EdgeFunctions",
+    "EventLimits",
+    "config_warnings",
+    "package_size",
+    "read_functions",
+]
+
+_RESTRICTIONS = "lambda-at-edge-function-restrictions.html"
+_MB = 1024 * 1024  # Lambda's "MB" of package sizes are 2**20 bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EventLimits:
+    """What a function may use at one event type (cloudfront-limits.html, Lambda@Edge)."""
+
+    memory: int  # MB
+    timeout: float  # seconds
+    package: int  # bytes, compressed
+
+
+VIEWER_LIMITS = EventLimits(memory=128, timeout=5, package=1 * _MB)
+ORIGIN_LIMITS = EventLimits(memory=10_240, timeout=30, package=50 * _MB)
+EVENT_LIMITS: dict[str, EventLimits] = {
+    "viewer-request": VIEWER_LIMITS,
+    "origin-request": ORIGIN_LIMITS,
+    "origin-response": ORIGIN_LIMITS,
+    "viewer-response": VIEWER_LIMITS,
+}
+
+# Lambda's Python runtimes that edgesim runs, on the local interpreter.
+ACCEPTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
+# Lambda runtimes that exist but that edgesim does not run.
+_OLDER_PYTHON_RUNTIMES = ("python3.9", "python3.10")
+_LATER_RUNTIMES = {"nodejs": "Node.js runtimes", "cloudfront-js-": "CloudFront Functions"}
+
+_FUNCTION_KEYS = (
+    "runtime",
+    "code",
+    "handler",
+    "memory",
+    "timeout",
+    "concurrency",
+    "prewarm",
+    "idle_timeout",
+    "architectures",
+    "ephemeral_storage",
+)
+# Lambda settings Lambda@Edge refuses (lambda-at-edge-function-restrictions.html).
+_UNSUPPORTED = {
+    "environment": "environment variables",
+    "layers": "layers",
+    "provisioned_concurrency": "provisioned concurrency",
+    "reserved_concurrency": "reserved concurrency",
+    "vpc": "VPC access",
+    "dead_letter_queue": "dead-letter queues",
+    "tracing": "X-Ray tracing",
+}
+
+# A function name: letters, digits, hyphens, underscores, at most 64 (Lambda's
+# CreateFunction API); Lambda@Edge shows it as "us-east-1.<name>".
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_FUNCTIONS = 100  # Lambda@Edge functions per distribution (cloudfront-limits.html)
+_SKIPPED_DIRS = frozenset({"__pycache__"})
+_SKIPPED_SUFFIXES = (".pyc",)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeFunctions:
+    """The functions a config defines, with each one's compressed package size in bytes."""
+
+    configs: dict[str, FunctionConfig]
+    package_sizes: dict[str, int]
+
+    def event_problem(self, name: str, event: str) -> str | None:
+        """Why function ``name`` can't be associated with ``event``, or None if it can."""
+        function, limits = self.configs[name], EVENT_LIMITS[event]
+        over: list[str] = []
+        if function.memory > limits.memory:
+            over.append(f"memory {function.memory} MB is over {limits.memory} MB")
+        if function.timeout > limits.timeout:
+            over.append(f"timeout {function.timeout:g} s is over {limits.timeout:g} s")
+        size = self.package_sizes[name]
+        if size > limits.package:
+            over.append(f"package {_megabytes(size)} is over {_megabytes(limits.package)}")
+        if not over:
+            return None
+        kind = "viewer" if limits is VIEWER_LIMITS else "origin"
+        return (
+            f"function {name!r} can't run at {event}: {'; '.join(over)} "
+            f"(Lambda@Edge's limits for {kind} events, {_RESTRICTIONS})"
+        )
+
+
+def read_functions(node: Node | None, base_dir: Path) -> EdgeFunctions:
+    """The ``functions:`` mapping; ``code`` folders are relative to ``base_dir``.
+
+    Each package is zipped in memory once, to measure it as Lambda does.
+    """
+    if node is None or node.value is None:
+        return EdgeFunctions({}, {})
+    entries = node.mapping()
+    if len(entries) > _MAX_FUNCTIONS:
+        raise node.error(
+            f"at most {_MAX_FUNCTIONS} Lambda@Edge functions per distribution (CloudFront quota)"
+        )
+    configs: dict[str, FunctionConfig] = {}
+    sizes: dict[str, int] = {}
+    measured: dict[Path, int] = {}  # several functions often share one package
+    for name, child in entries.items():
+        if not _FUNCTION_NAME.fullmatch(name):
+            raise child.error(
+                "a function name is 1 to 64 letters, digits, hyphens or underscores (Lambda's rule)"
+            )
+        function = _function(name, child, base_dir)
+        if function.code not in measured:
+            where = child.mapping().get("code", child)
+            measured[function.code] = _measure(function.code, where)
+        configs[name] = function
+        sizes[name] = measured[function.code]
+    return EdgeFunctions(configs, sizes)
+
+
+def config_warnings(
+    config: Config, *, python: tuple[int, int] = (sys.version_info.major, sys.version_info.minor)
+) -> list[str]:
+    """What the user should hear once about ``config``, one line each.
+
+    A function whose runtime is another Python than the local interpreter
+    (``python``) still runs, on the local interpreter; say so once per runtime.
+    """
+    local = f"python{python[0]}.{python[1]}"
+    by_runtime: dict[str, list[str]] = {}
+    for name, function in config.functions.items():
+        if function.runtime != local:
+            by_runtime.setdefault(function.runtime, []).append(name)
+    return [
+        f"functions with runtime {runtime} run on the local Python {python[0]}.{python[1]}: "
+        + ", ".join(names)
+        for runtime, names in sorted(by_runtime.items())
+    ]
+
+
+def package_size(folder: Path, limit: int | None = None) -> int:
+    """Bytes of ``folder`` zipped with deflate, the way Lambda measures a package.
+
+    ``__pycache__`` folders and ``.pyc`` files are left out (Python rebuilds
+    them). Counting stops soon after ``limit``, so a huge folder is not read
+    to the end. The archive is counted as it is written, never held.
+    """
+    sink = _ByteCounter()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED, strict_timestamps=False) as archive:
+        for root, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
+            for file in sorted(files):
+                path = Path(root, file)
+                if file.endswith(_SKIPPED_SUFFIXES) or not path.is_file():
+                    continue
+                archive.write(path, path.relative_to(folder).as_posix())
+                if limit is not None and sink.size > limit:
+                    return sink.size
+    return sink.size
+
+
+class _ByteCounter:
+    """A write-only stream that counts bytes; zipfile treats it as unseekable."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# --- one function ---
+
+
+def _function(name: str, node: Node, base_dir: Path) -> FunctionConfig:
+    raw = node.mapping()
+    for key, child in raw.items():
+        if key in _UNSUPPORTED:
+            raise child.error(f"Lambda@Edge does not support {_UNSUPPORTED[key]} ({_RESTRICTIONS})")
+    entries = node.mapping(_FUNCTION_KEYS)
+    runtime = _runtime(node.required("runtime"))
+    code = _code(entries["code"], base_dir) if "code" in entries else base_dir.resolve()
+    handler = _handler(node.required("handler"), code)
+    function = FunctionConfig(name, runtime, code, handler)
+    memory = function.memory
+    if "memory" in entries:
+        # Lambda's range; viewer events allow only 128 (checked at the association).
+        memory = entries["memory"].integer(128, ORIGIN_LIMITS.memory)
+    timeout = _timeout(entries["timeout"]) if "timeout" in entries else function.timeout
+    concurrency = function.concurrency
+    if "concurrency" in entries:
+        concurrency = entries["concurrency"].integer(minimum=1)
+    prewarm = function.prewarm
+    if "prewarm" in entries:
+        prewarm = entries["prewarm"].integer(minimum=0)
+        if prewarm > concurrency:
+            raise entries["prewarm"].error(
+                f"prewarm ({prewarm}) is more than concurrency ({concurrency})"
+            )
+    idle_timeout = function.idle_timeout
+    if "idle_timeout" in entries:
+        idle_timeout = _positive(entries["idle_timeout"])
+    if "architectures" in entries:
+        _architectures(entries["architectures"])
+    if "ephemeral_storage" in entries:
+        _ephemeral_storage(entries["ephemeral_storage"])
+    return FunctionConfig(
+        name, runtime, code, handler, memory, timeout, concurrency, prewarm, idle_timeout
+    )
+
+
+def _runtime(node: Node) -> str:
+    runtime = node.string()
+    if runtime in ACCEPTED_RUNTIMES:
+        return runtime
+    accepted = ", ".join(ACCEPTED_RUNTIMES)
+    for prefix, what in _LATER_RUNTIMES.items():
+        if runtime.startswith(prefix):
+            raise node.error(f"{what} ({runtime}) are not supported yet; use one of: {accepted}")
+    if runtime in _OLDER_PYTHON_RUNTIMES:
+        raise node.error(f"edgesim does not run {runtime}; use one of: {accepted}")
+    raise node.error(f"unknown runtime {runtime!r}; use one of: {accepted}")
+
+
+def _code(node: Node, base_dir: Path) -> Path:
+    folder = (base_dir / Path(node.string()).expanduser()).resolve()
+    if not folder.exists():
+        raise node.error(f"the folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise node.error(f"{str(folder)!r} is not a folder (the package is a folder of code)")
+    return folder
+
+
+def _handler(node: Node, code: Path) -> str:
+    """``module.function``, as in Lambda; the module may be in a subfolder
+    (``pkg.module.function`` or ``src/module.function``) and must exist."""
+    handler = node.string()
+    module, _, function = handler.rpartition(".")
+    parts = module.replace("/", ".").split(".")
+    if not module or not all(_IDENTIFIER.fullmatch(p) for p in (*parts, function)):
+        raise node.error(f"a handler is module.function, like basic_auth.handler, not {handler!r}")
+    base = code.joinpath(*parts)
+    candidates = (base.with_name(f"{parts[-1]}.py"), base / "__init__.py")
+    if not any(path.is_file() for path in candidates):
+        looked = " and ".join(str(path.relative_to(code)) for path in candidates)
+        raise node.error(f"no module {'.'.join(parts)!r} in {str(code)!r} (looked for {looked})")
+    return handler
+
+
+def _timeout(node: Node) -> float:
+    timeout = _positive(node)
+    if timeout > ORIGIN_LIMITS.timeout:
+        raise node.error(
+            f"a Lambda@Edge function times out after at most {ORIGIN_LIMITS.timeout:g} s "
+            f"({VIEWER_LIMITS.timeout:g} s at viewer events; {_RESTRICTIONS})"
+        )
+    return timeout
+
+
+def _positive(node: Node) -> float:
+    value = node.number()
+    if value <= 0:
+        raise node.error(f"{node.value} is out of range: must be more than 0")
+    return value
+
+
+def _architectures(node: Node) -> None:
+    """Lambda's ``Architectures``: one name, or a list of one; only x86_64 at the edge."""
+    items = node.sequence() if isinstance(node.value, list) else [node]
+    if len(items) != 1:
+        raise node.error("a function has exactly one architecture")
+    name = items[0].string()
+    if name == "arm64":
+        raise items[0].error(f"Lambda@Edge does not support arm64 ({_RESTRICTIONS})")
+    if name != "x86_64":
+        raise items[0].error(f"unknown architecture {name!r}; Lambda@Edge runs x86_64")
+
+
+def _ephemeral_storage(node: Node) -> None:
+    """Lambda's ``EphemeralStorage`` in MB (512 to 10240); only 512 at the edge."""
+    size = node.integer(512, 10_240)
+    if size > 512:
+        raise node.error(
+            f"Lambda@Edge does not support ephemeral storage over 512 MB ({_RESTRICTIONS})"
+        )
+
+
+def _measure(folder: Path, node: Node) -> int:
+    """The package's compressed size; over the origin limit is an error at ``node``."""
+    try:
+        size = package_size(folder, limit=ORIGIN_LIMITS.package)
+    except OSError as exc:
+        raise node.error(f"cannot read the package {str(folder)!r}: {exc}") from None
+    if size > ORIGIN_LIMITS.package:
+        raise node.error(
+            f"the package {str(folder)!r} is over {_megabytes(ORIGIN_LIMITS.package)} compressed, "
+            f"Lambda@Edge's limit ({_RESTRICTIONS})"
+        )
+    return size
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / _MB:.2f}".rstrip("0").rstrip(".") + " MB"
