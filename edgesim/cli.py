@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import sys
 
+from edgesim.config import config_warnings
 from edgesim.config.loader import load_config, parse_listen, quick_config
 from edgesim.config.schema import Config
 from edgesim.errors import ConfigError
@@ -46,6 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.admin_listen:
         changes["admin_listen"] = parse_listen(args.admin_listen)
     config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+    _warn(config)
 
     def ready(edge: Edge) -> None:
         print(f"edgesim: edge listening on {edge.url}", flush=True)
@@ -60,11 +62,17 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn(config: Config) -> None:
+    for warning in config_warnings(config):
+        print(f"edgesim: warning: {warning}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "validate":
             config = load_config(args.file)
+            _warn(config)
             print(
                 f"{args.file}: ok ({len(config.behaviors) + 1} behaviors, "
                 f"{len(config.origins)} origins)"
