@@ -15,6 +15,10 @@ __all__ = [
     "ConfigError",
     "EdgeError",
     "InvalidRequest",
+    "LambdaError",
+    "LambdaExecutionError",
+    "LambdaLimitExceeded",
+    "LambdaValidationError",
     "MethodNotAllowed",
     "OriginConnectError",
     "OriginDnsError",
@@ -117,3 +121,77 @@ class OriginTimeout(OriginError):
     status = 504
     detailed_result_type = "OriginReadError"
     reason = "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection."  # noqa: E501
+
+
+# Lambda@Edge failures (cloudfront-semantics.md section 3; the X-Cache values
+# are those of the 2018-2019 "Testing and debugging Lambda@Edge functions"
+# page; the page texts are from real CloudFront error pages). CloudFront
+# follows each reason with this sentence on the page.
+_LAMBDA_PAGE_TAIL = (
+    " We can't connect to the server for this app or website at this time."
+    " There might be too much traffic or a configuration error."
+    " Try again later, or contact the app or website owner."
+)
+
+
+class LambdaError(EdgeError):
+    """A Lambda@Edge function failed; the viewer gets CloudFront's error page for it."""
+
+
+class LambdaValidationError(LambdaError):
+    """The function's result is not something CloudFront accepts (HTTP 502).
+
+    ``detail`` names what was wrong; the page reads "The Lambda function
+    result failed validation: <detail>", or "The Lambda function returned
+    invalid JSON: <detail>" when the result is not JSON or not an object.
+    """
+
+    status = 502
+    x_cache = "LambdaValidationError from cloudfront"
+    result_type = "LambdaValidationError"
+    detailed_result_type = "LambdaValidationError"
+    reason = "The Lambda function result failed validation." + _LAMBDA_PAGE_TAIL
+
+    def __init__(self, detail: str = "", *, invalid_json: bool = False) -> None:
+        super().__init__(detail)
+        self.invalid_json = invalid_json
+        if invalid_json:
+            self.reason = f"The Lambda function returned invalid JSON: {detail}{_LAMBDA_PAGE_TAIL}"
+        elif detail:
+            self.reason = (
+                f"The Lambda function result failed validation: {detail}{_LAMBDA_PAGE_TAIL}"
+            )
+
+    @classmethod
+    def unparsable(cls) -> LambdaValidationError:
+        """The function's output could not be parsed as JSON."""
+        return cls("The JSON output is not parsable.", invalid_json=True)
+
+
+class LambdaExecutionError(LambdaError):
+    """The function raised, crashed, failed to import, or timed out (HTTP 503).
+
+    Older AWS pages said 500; current docs and real responses say 503.
+    """
+
+    status = 503
+    x_cache = "LambdaExecutionError from cloudfront"
+    result_type = "LambdaExecutionError"
+    detailed_result_type = "LambdaExecutionError"
+    reason = (
+        "The Lambda function associated with the CloudFront distribution is invalid"
+        " or doesn't have the required permissions." + _LAMBDA_PAGE_TAIL
+    )
+
+
+class LambdaLimitExceeded(LambdaError):
+    """The function was throttled: Regional concurrency or request-rate quota (HTTP 503)."""
+
+    status = 503
+    x_cache = "LambdaLimitExceeded from cloudfront"
+    result_type = "LambdaLimitExceeded"
+    detailed_result_type = "LambdaLimitExceeded"
+    reason = (
+        "The Lambda function associated with the CloudFront distribution was throttled."
+        + _LAMBDA_PAGE_TAIL
+    )
