@@ -42,6 +42,7 @@ def admin_app(edge: EdgeServer) -> web.Application:
         return web.json_response(
             {
                 "cache": edge.pipeline.store.stats(),
+                "functions": edge.functions.stats() if edge.functions is not None else {},
                 "requests": dict(edge.counters),
                 "connections": len(edge.connections),
             }

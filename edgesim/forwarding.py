@@ -112,7 +112,8 @@ class Forwarding:
     def origin_request(
         self, request: Request, origin: Origin, request_id: str, *, cacheable: bool
     ) -> Request:
-        """The request CloudFront sends to ``origin`` for a viewer ``request``."""
+        """The request CloudFront sends to ``origin`` for a viewer ``request``,
+        before the origin's custom headers (``with_origin_headers``)."""
         out: list[tuple[str, str]] = []
         xff = None
         drop = _NEVER_FORWARDED | _CACHE_OWNED if cacheable else _NEVER_FORWARDED
@@ -148,12 +149,19 @@ class Forwarding:
         out.append(("X-Forwarded-For", f"{xff}, {request.client_ip}" if xff else request.client_ip))
         out.append(("Via", self.via))
         out.append(("X-Amz-Cf-Id", request_id))
-        headers = Headers(out)
+        return request.replace(
+            headers=Headers(out), query=_select_query(request.query, self.query_strings)
+        )
+
+    @staticmethod
+    def with_origin_headers(request: Request, origin: Origin) -> Request:
+        """``request`` with the origin's custom headers, added last: origin-request
+        functions see them in ``request.origin``, not among the request headers
+        (lambda-event-structure.md, "customHeaders")."""
+        headers = request.headers
         for name, value in origin.headers:
             headers = headers.set(name, value)
-        return request.replace(
-            headers=headers, query=_select_query(request.query, self.query_strings)
-        )
+        return request.replace(headers=headers)
 
     def viewer_headers(self, origin_headers: Headers) -> Headers:
         """Origin response headers as CloudFront passes them to the viewer (and caches them)."""

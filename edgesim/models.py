@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from edgesim.config.schema import Behavior
@@ -203,4 +203,6 @@ class Exchange:
     origin_status: int | None = None
     age: int | None = None
     edge_headers: list[tuple[str, str]] = field(default_factory=list)
+    generated_by: str | None = None  # the event whose function generated the response
+    hook_runs: list[Any] = field(default_factory=list)  # what each function did
     notes: list[str] = field(default_factory=list)

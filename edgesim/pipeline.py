@@ -1,9 +1,10 @@
 """The one place that puts the stages of a request in order.
 
-    viewer -> route (behavior, allowed methods) -> cache lookup
+    viewer -> route (behavior, allowed methods) -> [viewer-request] -> cache lookup
         fresh hit -> respond from the entry
-        miss/stale -> [collapse] -> origin fetch (conditional if stale) -> store -> respond
-    -> edge headers (X-Cache, Via, X-Amz-Cf-Pop, X-Amz-Cf-Id, Age)
+        miss/stale -> [collapse] -> [origin-request] -> origin fetch (conditional
+                      if stale) -> [origin-response] -> compress -> store -> respond
+    -> [viewer-response] -> edge headers (X-Cache, Via, X-Amz-Cf-Pop, X-Amz-Cf-Id, Age)
 
 Each stage takes the Exchange, sets its response or what it decided, and
 returns; ``handle`` reads top to bottom like CloudFront's diagram. Failures
@@ -16,36 +17,43 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import AsyncIterator, Callable
-from email.utils import formatdate, parsedate_to_datetime
+from collections.abc import Callable
+from email.utils import formatdate
 from typing import Protocol
 
 from edgesim.behaviors import BehaviorMatcher
 from edgesim.cache import (
+    NOT_MODIFIED_HEADERS,
+    CacheFill,
     CacheStore,
     Collapser,
     Entry,
     cache_key,
     collapses_requests,
+    conditional_request,
+    if_range_holds,
+    not_modified,
+    ranged,
     ttl_for,
 )
+from edgesim.codecs import ContinueRequest, GeneratedResponse, ModifiedResponse
 from edgesim.compression import choose_encoding, compress, compressed_headers
 from edgesim.config.schema import Behavior, Config
 from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
+from edgesim.hooks import EventType, viewer_response_runs
+from edgesim.invoker import Invoker
 from edgesim.models import BodyStream, Exchange, Headers, Request, Response, read_body
 from edgesim.origins import OriginClient
 from edgesim.pages import error_response
-from edgesim.wire import parse_range
+from edgesim.triggers import Triggers
 
 __all__ = ["Clock", "Pipeline", "SystemClock", "new_request_id"]
 
 # Origin bodies up to this size are read whole before answering, which is
 # cheaper than streaming them chunk by chunk; larger ones stream through.
 _INLINE_BODY_LIMIT = 256 * 1024
-_NOT_MODIFIED_HEADERS = frozenset(
-    {"cache-control", "content-location", "date", "etag", "expires", "last-modified", "vary"}
-)
+_GENERATED = "LambdaGeneratedResponse"
 
 
 class Clock(Protocol):
@@ -104,6 +112,7 @@ class Pipeline:
         config: Config,
         origins: OriginClient,
         *,
+        invoker: Invoker | None = None,
         store: CacheStore | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -113,6 +122,7 @@ class Pipeline:
         self.store = store or CacheStore(config.cache.max_size, self.clock.monotonic)
         self.collapser = Collapser()
         self.date = _HttpDate(self.clock)
+        self.triggers = Triggers(config, invoker)
         self._matcher = BehaviorMatcher(config.all_behaviors)
         self._forwarding = {
             b: Forwarding.for_behavior(b, config.distribution) for b in config.all_behaviors
@@ -130,22 +140,32 @@ class Pipeline:
         return ex
 
     def start(self, request: Request) -> Exchange:
-        """The stages that never wait: routing and the cache lookup.
+        """The stages that never wait: routing and, without viewer functions, the lookup.
 
         A fresh hit (or a refusal) comes back answered; otherwise the caller
         awaits ``finish``. The server answers hits from here without a task.
         """
         ex = Exchange(request=request, request_id=new_request_id(), viewer_request=request)
         self._route(ex)
-        if ex.response is None:
+        if ex.response is None and not self.triggers.has_viewer_functions(self._behavior(ex)):
             self._lookup(ex)
         if ex.response is not None:
             self._add_edge_headers(ex)
         return ex
 
     async def finish(self, ex: Exchange) -> None:
-        """The stages that wait: the origin fetch (collapsed per key) and storing."""
-        await self._fetch_missing(ex)
+        """The stages that wait: functions, the origin fetch (collapsed per key), storing."""
+        behavior = self._behavior(ex)
+        hooks = self.triggers.of(behavior)
+        if self.triggers.has_viewer_functions(behavior):
+            if EventType.VIEWER_REQUEST in hooks:
+                await self._viewer_request(ex)
+            if ex.response is None:
+                self._lookup(ex)
+        if ex.response is None:
+            await self._fetch_missing(ex)
+        if EventType.VIEWER_RESPONSE in hooks:
+            await self._viewer_response(ex)
         self._add_edge_headers(ex)
 
     # -- stages ---------------------------------------------------------
@@ -155,6 +175,19 @@ class Pipeline:
         ex.behavior = self._matcher.match(ex.request.path)
         if ex.request.method not in ex.behavior.allowed_methods:
             self._fail(ex, MethodNotAllowed())
+
+    async def _viewer_request(self, ex: Exchange) -> None:
+        """Viewer-request: change the request, or answer it (not cached, nothing else runs)."""
+        outcome = await self.triggers.run(ex, EventType.VIEWER_REQUEST, request=ex.request)
+        if isinstance(outcome, EdgeError):
+            self._fail(ex, outcome)
+        elif isinstance(outcome, GeneratedResponse):
+            ex.generated_by = EventType.VIEWER_REQUEST.value
+            self._generated(ex, outcome.response)
+        elif isinstance(outcome, ContinueRequest):
+            # A changed URI keeps the behavior and origin chosen for the viewer's
+            # URI (lambda-event-structure.md, "uri").
+            ex.request = outcome.request
 
     def _lookup(self, ex: Exchange) -> None:
         """Find the object in the cache; answer if it is fresh."""
@@ -194,99 +227,169 @@ class Pipeline:
         stale: Entry | None = None,
         release: _Release | None = None,
     ) -> None:
-        """Forward to the origin; store what may be cached. ``key`` is None for
-        methods that are never cached. ``release`` ends this key's collapsing
-        once the body is stored or abandoned."""
+        """Go to the origin and store what may be cached. ``key`` is None for
+        methods that are never cached; ``release`` ends this key's collapsing
+        once the body is stored or abandoned, however the fetch ends."""
         release = release or _Release(None)
+        try:
+            response = await self._origin_response(ex, key, stale)
+            if response is not None:
+                await self._store_and_answer(ex, key, stale, response, release)
+        finally:
+            if not isinstance(ex.response and ex.response.body, CacheFill):
+                release()
+
+    async def _origin_response(
+        self, ex: Exchange, key: str | None, stale: Entry | None
+    ) -> Response | None:
+        """The origin's response after the origin-facing functions, or None when the
+        exchange was answered already (an error, or a stale object served)."""
         behavior = self._behavior(ex)
-        forwarding = self._forwarding[behavior]
+        hooks = self.triggers.of(behavior)
         origin = self.config.origins[behavior.origin]
-        outgoing = forwarding.origin_request(
+        outgoing = self._forwarding[behavior].origin_request(
             ex.request, origin, ex.request_id, cacheable=key is not None
         )
         if stale is not None:
-            outgoing = _conditional(outgoing, stale)
+            outgoing = conditional_request(outgoing, stale)
+        if EventType.ORIGIN_REQUEST in hooks:
+            outcome = await self.triggers.run(
+                ex, EventType.ORIGIN_REQUEST, request=outgoing, origin=origin
+            )
+            if isinstance(outcome, EdgeError):
+                self._fail(ex, outcome)
+                return None
+            if isinstance(outcome, GeneratedResponse):
+                # Answered and cached like an origin response; origin-response
+                # does not run for it (lambda-generating-http-responses-in-requests.md).
+                ex.generated_by = EventType.ORIGIN_REQUEST.value
+                return outcome.response
+            assert isinstance(outcome, ContinueRequest)
+            outgoing, origin = outcome.request, outcome.origin or origin
         try:
-            response = await self.origins.fetch(origin, outgoing)
+            response = await self.origins.fetch(
+                origin, Forwarding.with_origin_headers(outgoing, origin)
+            )
         except OriginError as error:
-            release()
             if stale is not None:
                 self._serve_stale(ex, stale)
             else:
                 self._fail(ex, error)
-            return
-        except BaseException:
-            release()
-            raise
+            return None
         ex.origin_status = response.status
         if key is not None and response.status != 304:
             self.store.record_miss()
         if stale is not None and (response.status == 304 or response.status >= 500):
             await _discard(response.body)
-            release()
             if response.status == 304:
                 self._refresh(ex, stale, response.headers)
             else:
                 # An expired object is served a while longer when revalidation
                 # gets a 5xx (Expiration.md, "stale objects").
                 self._serve_stale(ex, stale)
-            return
-        headers = forwarding.viewer_headers(response.headers)
+            return None
+        if EventType.ORIGIN_RESPONSE in hooks:
+            outcome = await self.triggers.run(
+                ex, EventType.ORIGIN_RESPONSE, request=outgoing, response=response, origin=origin
+            )
+            if isinstance(outcome, EdgeError):
+                await _discard(response.body)
+                self._fail(ex, outcome)
+                return None
+            assert isinstance(outcome, ModifiedResponse)
+            changed = outcome.response
+            if changed.body is not response.body:
+                # The function replaced the body: the origin's is not sent.
+                await _discard(response.body)
+                changed = changed.replace(headers=changed.headers.without("content-length"))
+            response = changed
+        return response
+
+    async def _store_and_answer(
+        self,
+        ex: Exchange,
+        key: str | None,
+        stale: Entry | None,
+        response: Response,
+        release: _Release,
+    ) -> None:
+        """Compress, store what may be cached, and set the viewer's response."""
+        behavior = self._behavior(ex)
+        headers = self._forwarding[behavior].viewer_headers(response.headers)
         body = response.body
         encoding = None
         if body is not None:
             encoding = choose_encoding(behavior, ex.request, response.status, headers)
-        if encoding is not None:
-            try:
-                plain = await read_body(body)
-            except OriginError as error:
-                release()
-                self._fail(ex, error)
+        try:
+            if encoding is not None:
+                body = compress(await read_body(body), encoding)
+                headers = compressed_headers(headers, encoding, len(body))
+            ttl = None
+            if key is not None and ex.request.method == "GET":
+                ttl = ttl_for(
+                    behavior.cache,
+                    response.status,
+                    headers,
+                    self.clock.time(),
+                    self.config.cache.error_caching_min_ttl,
+                )
+            result = _GENERATED if ex.generated_by else "Miss"
+            if key is None or ttl is None or body is None:
+                if key is not None and stale is not None:
+                    self.store.remove(key)
+                ex.response = Response(response.status, headers, body, response.reason)
+                if ex.generated_by:
+                    self._generated(ex, ex.response)
                 return
-            except BaseException:
-                release()
-                raise
-            body = compress(plain, encoding)
-            headers = compressed_headers(headers, encoding, len(body))
-        ttl = None
-        if key is not None and ex.request.method == "GET":
-            ttl = ttl_for(
-                behavior.cache,
-                response.status,
-                headers,
-                self.clock.time(),
-                self.config.cache.error_caching_min_ttl,
-            )
-        if ttl is None or body is None:
-            if key is not None and stale is not None:
-                self.store.remove(key)
-            release()
-            ex.response = Response(response.status, headers, body, response.reason)
-            return
-        assert key is not None
-        if isinstance(body, bytes) or (
-            body.length is not None and body.length <= _INLINE_BODY_LIMIT
-        ):
-            try:
+            if isinstance(body, bytes) or (
+                body.length is not None and body.length <= _INLINE_BODY_LIMIT
+            ):
                 data = await read_body(body)
                 entry = self._store(key, response.status, response.reason, headers, data, ttl)
-            except OriginError as error:
-                self._fail(ex, error)
+                if entry is None:
+                    ex.response = Response(response.status, headers, data, response.reason)
+                else:
+                    self._from_entry(ex, entry, result)
                 return
-            finally:
-                release()
-            if entry is None:
-                ex.response = Response(response.status, headers, data, response.reason)
-            else:
-                self._from_entry(ex, entry, "Miss")
+        except OriginError as error:
+            self._fail(ex, error)
             return
-        stream = _CachingStream(
+        fill = CacheFill(
             body,
             self.config.cache.max_object_size,
             lambda data: self._store(key, response.status, response.reason, headers, data, ttl),
             release,
         )
-        ex.response = Response(response.status, headers, stream, response.reason)
+        ex.response = Response(response.status, headers, fill, response.reason)
+
+    async def _viewer_response(self, ex: Exchange) -> None:
+        """Viewer-response: only for statuses below 400 and not for responses the
+        viewer-request function generated (edge-functions-restrictions.md)."""
+        response = ex.response
+        assert response is not None
+        if not viewer_response_runs(
+            response.status,
+            generated_by_viewer_request=ex.generated_by == EventType.VIEWER_REQUEST.value,
+            custom_error_page=False,
+        ):
+            return
+        shown = response
+        if ex.age is not None:
+            # The event shows the Age of a cached object; the edge adds it itself.
+            shown = response.replace(headers=response.headers.add("Age", str(ex.age)))
+        outcome = await self.triggers.run(
+            ex, EventType.VIEWER_RESPONSE, request=ex.request, response=shown
+        )
+        if isinstance(outcome, EdgeError):
+            await _discard(response.body)
+            self._fail(ex, outcome)
+            return
+        assert isinstance(outcome, ModifiedResponse)
+        changed = outcome.response
+        if changed.body is not shown.body:
+            await _discard(response.body)
+            changed = changed.replace(headers=changed.headers.without("content-length"))
+        ex.response = changed.replace(headers=changed.headers.without("age"))
 
     def _store(
         self, key: str, status: int, reason: str, headers: Headers, body: bytes, ttl: float
@@ -321,24 +424,36 @@ class Pipeline:
         self._from_entry(ex, entry, "RefreshHit")
 
     def _from_entry(self, ex: Exchange, entry: Entry, result: str) -> None:
-        """Answer from a cache entry: 304 for a matching viewer conditional, HEAD without body."""
+        """Answer from a cache entry: 304 for a matching viewer conditional, 206 for
+        a range, HEAD without body. ``result`` is the X-Cache/log result type."""
         ex.x_cache = f"{result} from cloudfront"
         ex.result_type = ex.detailed_result_type = result
-        if result != "Miss":
+        if result in ("Hit", "RefreshHit"):
             self.store.record_hit()
             ex.age = entry.age(self.clock.monotonic())
         headers = ex.request.headers
-        if entry.status == 200 and _not_modified(headers, entry):
-            kept = entry.headers.keep(_NOT_MODIFIED_HEADERS.__contains__)
+        if entry.status == 200 and not_modified(headers, entry):
+            kept = entry.headers.keep(NOT_MODIFIED_HEADERS.__contains__)
             ex.response = Response(304, kept, None, "Not Modified")
             return
         spec = headers.get("range")
-        if spec is not None and entry.status == 200 and _if_range_holds(headers, entry):
-            ranged = _ranged(entry, spec)
-            if ranged is not None:
-                ex.response = ranged
+        if spec is not None and entry.status == 200 and if_range_holds(headers, entry):
+            partial = ranged(entry, spec)
+            if partial is not None:
+                ex.response = partial
                 return
         ex.response = Response(entry.status, entry.headers, entry.body, entry.reason, entry.head)
+
+    def _generated(self, ex: Exchange, response: Response) -> None:
+        """A response a function generated: CloudFront marks it and names itself."""
+        ex.x_cache = f"{_GENERATED} from cloudfront"
+        ex.result_type = ex.detailed_result_type = _GENERATED
+        headers = response.headers
+        if "server" not in headers:
+            headers = headers.add("Server", "CloudFront")
+        if "date" not in headers:
+            headers = headers.add("Date", self.date())
+        ex.response = response.replace(headers=headers)
 
     def _fail(self, ex: Exchange, error: EdgeError) -> None:
         ex.response = error_response(error, ex.request_id, self.date())
@@ -360,103 +475,6 @@ class Pipeline:
         return ex.behavior
 
 
-def _conditional(request: Request, stale: Entry) -> Request:
-    headers = request.headers
-    if stale.etag:
-        headers = headers.set("If-None-Match", stale.etag)
-    if stale.last_modified:
-        headers = headers.set("If-Modified-Since", stale.last_modified)
-    return request.replace(headers=headers)
-
-
-def _not_modified(headers: Headers, entry: Entry) -> bool:
-    """Whether a viewer's conditional GET is satisfied by the cached object (RFC 9110 13.2.2)."""
-    inm = headers.get("if-none-match")
-    if inm is not None:
-        if entry.etag is None:
-            return False
-        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
-        return "*" in tags or entry.etag.removeprefix("W/") in tags
-    ims = headers.get("if-modified-since")
-    if ims is not None and entry.last_modified is not None:
-        try:
-            return parsedate_to_datetime(entry.last_modified) <= parsedate_to_datetime(ims)
-        except (TypeError, ValueError):
-            return False
-    return False
-
-
-def _if_range_holds(headers: Headers, entry: Entry) -> bool:
-    """A Range applies unless If-Range names another version (RFC 9110 13.1.5)."""
-    condition = headers.get("if-range")
-    return condition is None or condition in (entry.etag, entry.last_modified)
-
-
-def _ranged(entry: Entry, spec: str) -> Response | None:
-    """A 206 (or 416) for one byte range of a cached object; None to send it whole."""
-    size = len(entry.body)
-    parsed = parse_range(spec, size)
-    if parsed is None:
-        return None
-    base = entry.headers.without("content-length", "content-range")
-    if isinstance(parsed, str):  # unsatisfiable
-        fields = base.keep(_NOT_MODIFIED_HEADERS.__contains__)
-        fields = fields.add("Content-Range", f"bytes */{size}").add("Content-Length", "0")
-        return Response(416, fields, b"", "Requested Range Not Satisfiable")
-    start, end = parsed
-    fields = base.add("Content-Range", f"bytes {start}-{end}/{size}")
-    fields = fields.add("Content-Length", str(end - start + 1))
-    return Response(206, fields, entry.body[start : end + 1], "Partial Content")
-
-
 async def _discard(body: bytes | BodyStream | None) -> None:
     if body is not None and not isinstance(body, bytes):
         await body.aclose()
-
-
-class _CachingStream:
-    """Streams an origin body to the viewer while keeping a copy for the cache.
-
-    The copy is stored only if the whole body arrived and fits the object
-    size limit; a body cut off by the origin or abandoned by the viewer is not
-    cached (Expiration.md: incomplete objects are not cached).
-    """
-
-    def __init__(
-        self,
-        source: BodyStream,
-        limit: int,
-        store: Callable[[bytes], object],
-        release: _Release,
-    ) -> None:
-        self.length = source.length
-        self._source = source
-        self._limit = limit
-        self._store = store
-        self._release = release
-        self._chunks: list[bytes] | None = [] if (source.length or 0) <= limit else None
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[bytes]:
-        size = 0
-        try:
-            async for chunk in self._source:
-                if self._chunks is not None:
-                    size += len(chunk)
-                    if size > self._limit:
-                        self._chunks = None
-                    else:
-                        self._chunks.append(chunk)
-                yield chunk
-            if self._chunks is not None:
-                self._store(b"".join(self._chunks))
-        finally:
-            self._chunks = None
-            self._release()
-
-    async def aclose(self) -> None:
-        self._chunks = None
-        self._release()
-        await self._source.aclose()

@@ -26,6 +26,7 @@ from aiohttp.streams import StreamReader
 
 from edgesim.config.schema import Config
 from edgesim.errors import EdgeError, InvalidRequest, OriginError, RequestTooLarge
+from edgesim.invoker import Invoker
 from edgesim.models import BodyStream, Exchange, Headers, Request, Response
 from edgesim.origins import OriginClient
 from edgesim.origins.client import OriginClients
@@ -354,11 +355,13 @@ class EdgeServer:
         config: Config,
         *,
         origins: OriginClient | None = None,
+        invoker: Invoker | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.functions = invoker
         self.origins = origins or OriginClients()
-        self.pipeline = Pipeline(config, self.origins, clock=clock)
+        self.pipeline = Pipeline(config, self.origins, invoker=invoker, clock=clock)
         self.connections: set[_Connection] = set()
         self.stopping = False
         self.counters: dict[str, int] = {}

@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
 from edgesim.admin import admin_app
 from edgesim.config.schema import Config, Listen
+from edgesim.invoker import FunctionInvoker
 from edgesim.origins import OriginClient
 from edgesim.pipeline import Clock
 from edgesim.server import EdgeServer
 
-__all__ = ["Edge", "run"]
+__all__ = ["Edge", "function_log_dir", "run", "serve"]
 
 
 class Edge:
@@ -31,9 +34,14 @@ class Edge:
         *,
         origins: OriginClient | None = None,
         clock: Clock | None = None,
+        log_dir: Path | None = None,
+        echo: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
-        self.server = EdgeServer(config, origins=origins, clock=clock)
+        self.functions: FunctionInvoker | None = None
+        if config.functions:
+            self.functions = FunctionInvoker(config.functions, log_dir=log_dir, echo=echo)
+        self.server = EdgeServer(config, origins=origins, invoker=self.functions, clock=clock)
         self.address: Listen | None = None
         self.admin_address: Listen | None = None
         self._admin_runner: web.AppRunner | None = None
@@ -49,7 +57,10 @@ class Edge:
         return f"http://{self.admin_address}"
 
     async def start(self, listen: Listen | None = None, admin: Listen | None = None) -> None:
-        """Bind the edge (and the admin API unless the config disables it)."""
+        """Start function pools (their prewarmed environments), bind the edge, and
+        the admin API unless the config disables it."""
+        if self.functions is not None:
+            await self.functions.start()
         listen = listen or self.config.listen
         host, port = await self.server.start(listen.host, listen.port)
         self.address = Listen(host, port)
@@ -68,6 +79,8 @@ class Edge:
             await self._admin_runner.cleanup()
             self._admin_runner = None
         await self.server.stop(grace)
+        if self.functions is not None:
+            await self.functions.close()
 
     async def __aenter__(self) -> Edge:
         await self.start()
@@ -75,6 +88,15 @@ class Edge:
 
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
+
+
+def function_log_dir(config: Config) -> Path:
+    """Where each function's log group is written (one file per function)."""
+    return Path(tempfile.gettempdir()) / "edgesim" / config.distribution.id / "logs"
+
+
+def _print_log_line(line: str) -> None:
+    print(line, flush=True)
 
 
 async def serve(
@@ -93,7 +115,7 @@ async def serve(
         site = web.TCPSite(demo_runner, "127.0.0.1", 0)
         await site.start()
         config = with_demo_origin(config, int(demo_runner.addresses[0][1]))
-    edge = Edge(config)
+    edge = Edge(config, log_dir=function_log_dir(config), echo=_print_log_line)
     await edge.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

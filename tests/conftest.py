@@ -22,6 +22,7 @@ from edgesim.config.schema import (
     CacheSettings,
     Config,
     CustomOrigin,
+    FunctionConfig,
     Listen,
 )
 from edgesim.service import Edge
@@ -139,6 +140,7 @@ async def make_edge(origin: RecordingOrigin, clock: ManualClock) -> AsyncIterato
         default: Behavior | None = None,
         cache: CacheSettings | None = None,
         origins: dict[str, Any] | None = None,
+        functions: dict[str, FunctionConfig] | None = None,
         **origin_options: Any,
     ) -> Edge:
         port = origin_options.pop("port", origin.port)
@@ -150,6 +152,7 @@ async def make_edge(origin: RecordingOrigin, clock: ManualClock) -> AsyncIterato
             listen=Listen("127.0.0.1", 0),
             admin_listen=Listen("127.0.0.1", 0),
             cache=cache or CacheSettings(),
+            functions=functions or {},
         )
         edge = Edge(config, clock=clock)
         await edge.start()

@@ -9,15 +9,24 @@ Four pieces, used by the pipeline in this order on every cacheable request:
 
 Modules: ``key`` (the cache key, Accept-Encoding, query and cookie
 selection), ``ttl`` (Cache-Control and the TTL rules), ``entry`` (a stored
-object), ``store`` (the byte-budgeted store and invalidation) and
-``collapse`` (request collapsing).
+object), ``store`` (the byte-budgeted store and invalidation), ``collapse``
+(request collapsing), ``conditional`` (304s, ranges and revalidation from a
+stored object) and ``fill`` (storing a body while it streams to the viewer).
 
 Each rule names the CloudFront Developer Guide page it comes from; choices
 where AWS documents nothing are marked as edgesim's.
 """
 
 from edgesim.cache.collapse import Collapser, collapses_requests
+from edgesim.cache.conditional import (
+    NOT_MODIFIED_HEADERS,
+    conditional_request,
+    if_range_holds,
+    not_modified,
+    ranged,
+)
 from edgesim.cache.entry import Entry, merge_304_headers
+from edgesim.cache.fill import CacheFill
 from edgesim.cache.key import (
     cache_key,
     key_target,
@@ -29,15 +38,21 @@ from edgesim.cache.store import CacheStore, validate_invalidation_path
 from edgesim.cache.ttl import parse_cache_control, ttl_for
 
 __all__ = [
+    "NOT_MODIFIED_HEADERS",
+    "CacheFill",
     "CacheStore",
     "Collapser",
     "Entry",
     "cache_key",
     "collapses_requests",
+    "conditional_request",
+    "if_range_holds",
     "key_target",
     "merge_304_headers",
     "normalize_accept_encoding",
+    "not_modified",
     "parse_cache_control",
+    "ranged",
     "select_cookies",
     "select_query",
     "ttl_for",

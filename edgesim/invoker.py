@@ -1,0 +1,66 @@
+"""The function invoker: one worker pool per configured function.
+
+The pipeline depends only on the ``Invoker`` protocol (give it a function
+name and an event, get an ``InvokeResult``); ``FunctionInvoker`` is the real
+one, backed by sandboxed worker processes. Each invocation's log lines go to
+the function's log file and, when ``echo`` is given, to the console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from edgesim.config.schema import FunctionConfig
+
+if TYPE_CHECKING:
+    from edgesim.workers.pool import InvokeResult
+
+__all__ = ["FunctionInvoker", "Invoker"]
+
+
+class Invoker(Protocol):
+    async def invoke(self, function: str, event: Any) -> InvokeResult:
+        """Run ``function`` on ``event``; function faults come back as results, never raised."""
+        ...
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per function: invocations, errors, throttles, cold starts, environments."""
+        ...
+
+
+class FunctionInvoker:
+    """Worker pools for every function of a config, started and closed together."""
+
+    def __init__(
+        self,
+        functions: dict[str, FunctionConfig],
+        *,
+        log_dir: Path | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
+        # Imported here: an edge without functions never loads the worker machinery.
+        from edgesim.workers.pool import FunctionPool
+
+        self.log_dir = log_dir
+        self.pools = {name: FunctionPool(cfg, log_dir=log_dir) for name, cfg in functions.items()}
+        self._echo = echo
+
+    async def start(self) -> None:
+        """Start each function's ``prewarm`` environments."""
+        await asyncio.gather(*(pool.start() for pool in self.pools.values()))
+
+    async def invoke(self, function: str, event: Any) -> InvokeResult:
+        result = await self.pools[function].invoke(event)
+        if self._echo is not None:
+            for line in result.logs:
+                self._echo(f"[{function}] {line}")
+        return result
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pool.close() for pool in self.pools.values()))
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return {name: pool.stats() for name, pool in self.pools.items()}

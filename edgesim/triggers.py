@@ -1,0 +1,111 @@
+"""Running the function associated with an event: the one place hooks are invoked.
+
+``Triggers.run`` builds the event, invokes the function in its worker pool,
+and turns what came back into an ``Outcome`` (a request to continue with, a
+generated response, a modified response) or into the EdgeError CloudFront
+would answer with: 503 LambdaExecutionError for a function that raised,
+crashed, ran out of memory or time; 503 LambdaLimitExceeded when throttled;
+502 LambdaValidationError for a result CloudFront would refuse
+(cloudfront-semantics.md section 3). Failures are values, never raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from edgesim.codecs import Outcome, apply_result, build_event
+from edgesim.config.schema import Behavior, Config, FunctionAssociation, Origin
+from edgesim.errors import (
+    EdgeError,
+    LambdaExecutionError,
+    LambdaLimitExceeded,
+    LambdaValidationError,
+)
+from edgesim.hooks import EventType
+from edgesim.invoker import Invoker
+from edgesim.models import Exchange, Request, Response, read_body
+
+__all__ = ["HookRun", "Triggers"]
+
+_VIEWER_EVENTS = (EventType.VIEWER_REQUEST, EventType.VIEWER_RESPONSE)
+
+
+@dataclass(frozen=True, slots=True)
+class HookRun:
+    """What one hook did, kept on the Exchange for logs and the inspector."""
+
+    event: EventType
+    function: str
+    result: Any  # the worker's InvokeResult
+    outcome: str  # the Outcome's class name, or the error's result type
+
+
+class Triggers:
+    """The functions associated with each behavior, and the code that runs them."""
+
+    def __init__(self, config: Config, invoker: Invoker | None) -> None:
+        self._config = config
+        self._invoker = invoker
+        self._by_behavior: dict[Behavior, dict[EventType, FunctionAssociation]] = {
+            b: {EventType(event): a for event, a in b.functions} for b in config.all_behaviors
+        }
+        if invoker is None and any(self._by_behavior.values()):
+            raise ValueError("behaviors have functions but no invoker was given")
+
+    def of(self, behavior: Behavior) -> Mapping[EventType, FunctionAssociation]:
+        return self._by_behavior[behavior]
+
+    def has_viewer_functions(self, behavior: Behavior) -> bool:
+        hooks = self._by_behavior[behavior]
+        return any(event in hooks for event in _VIEWER_EVENTS)
+
+    async def run(
+        self,
+        ex: Exchange,
+        event: EventType,
+        *,
+        request: Request,
+        response: Response | None = None,
+        origin: Origin | None = None,
+    ) -> Outcome | EdgeError:
+        """Run the function associated with ``event`` on ``ex.behavior`` (there must be one).
+
+        With IncludeBody the request body is read whole first, so the event can
+        expose it and the origin still gets every byte afterwards.
+        """
+        assert ex.behavior is not None and self._invoker is not None
+        association = self._by_behavior[ex.behavior][event]
+        body = None
+        if association.include_body and request.body is not None:
+            body = await read_body(request.body)
+            request = request.replace(body=body)
+        payload = build_event(
+            event,
+            request=request,
+            response=response,
+            distribution=self._config.distribution,
+            request_id=ex.request_id,
+            origin=origin,
+            include_body=association.include_body,
+            body=body,
+        )
+        result = await self._invoker.invoke(association.function, payload)
+        outcome: Outcome | EdgeError
+        if result.kind == "throttled":
+            outcome = LambdaLimitExceeded(f"{association.function} was throttled")
+        elif result.kind != "ok":
+            error = result.error or {}
+            detail = f"{error.get('errorType', result.kind)}: {error.get('errorMessage', '')}"
+            outcome = LambdaExecutionError(detail)
+        else:
+            try:
+                outcome = apply_result(
+                    event, result.payload, request=request, response=response, origin=origin
+                )
+            except LambdaValidationError as invalid:
+                outcome = invalid
+        label = outcome.result_type if isinstance(outcome, EdgeError) else type(outcome).__name__
+        ex.hook_runs.append(HookRun(event, association.function, result, label))
+        return outcome
