@@ -31,11 +31,13 @@ def demo() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
         cwd=ROOT,
     )
     assert proc.stdout is not None
-    lines = [proc.stdout.readline() for _ in range(3)]
+    lines = []
+    while not lines or "curl -i" not in lines[-1]:
+        lines.append(proc.stdout.readline())
+        assert lines[-1], lines
     edge = re.search(r"edge listening on (http://\S+)", lines[0])
     admin = re.search(r"admin API on (http://\S+)", lines[1])
     assert edge and admin, lines
-    assert "curl -i" in lines[2]
     yield proc, edge.group(1), admin.group(1)
     if proc.poll() is None:
         proc.kill()
@@ -50,10 +52,15 @@ def test_demo_serves_miss_then_hit_and_stops_cleanly_on_sigterm(
         first = client.get(f"{url}/")
         second = client.get(f"{url}/")
         asset = client.get(f"{url}/static/logo.svg")
+        moved = client.get(f"{url}/about-us")
         stats = client.get(f"{admin}/stats").json()
     assert first.headers["x-cache"] == "Miss from cloudfront"
     assert second.headers["x-cache"] == "Hit from cloudfront"
     assert "Served through edgesim" in second.text
+    assert second.headers["strict-transport-security"].startswith("max-age=")
+    assert moved.status_code == 301
+    assert moved.headers["location"] == "/about"
+    assert moved.headers["x-cache"] == "LambdaGeneratedResponse from cloudfront"
     assert asset.headers["content-type"] == "image/svg+xml"
     assert stats["cache"]["entries"] >= 1
     proc.send_signal(signal.SIGTERM)
