@@ -2,10 +2,12 @@
 
 from edgesim.config.functions import config_warnings
 from edgesim.config.loader import load_config, parse_config, parse_listen, parse_size, quick_config
-from edgesim.config.schema import Config
+from edgesim.config.schema import Config, CustomErrorResponse, OriginGroup
 
 __all__ = [
     "Config",
+    "CustomErrorResponse",
+    "OriginGroup",
     "config_warnings",
     "load_config",
     "parse_config",

@@ -1,8 +1,8 @@
 """Cache behaviors from a config file: path patterns, methods, cache and origin request policies.
 
-Called by the loader with the origins and functions already read, so a
-behavior naming an unknown origin or function, or a function too big for its
-event, is an error at its own line.
+Called by the loader with the origins, origin groups and functions already
+read, so a behavior naming an unknown origin or function, or a function too
+big for its event, is an error at its own line.
 Each rule names the CloudFront Developer Guide page it comes from.
 """
 
@@ -23,6 +23,7 @@ from edgesim.config.schema import (
     CachePolicy,
     FunctionAssociation,
     Origin,
+    OriginGroup,
     OriginRequestPolicy,
     Selection,
 )
@@ -63,9 +64,15 @@ _MAX_PATH_PATTERN = 255
 
 
 def read_behaviors(
-    node: Node | None, origins: dict[str, Origin], functions: EdgeFunctions
+    node: Node | None,
+    origins: dict[str, Origin],
+    groups: dict[str, OriginGroup],
+    functions: EdgeFunctions,
 ) -> tuple[Behavior, ...]:
-    """The ``behaviors:`` list, in order; path patterns must be unique."""
+    """The ``behaviors:`` list, in order; path patterns must be unique.
+
+    A behavior's ``origin`` names one of ``origins`` or of ``groups``.
+    """
     if node is None or node.value is None:
         return ()
     items = node.sequence()
@@ -76,7 +83,7 @@ def read_behaviors(
     behaviors: list[Behavior] = []
     first: dict[str, str] = {}
     for item in items:
-        behavior = _behavior(item, origins, functions, default=False)
+        behavior = _behavior(item, origins, groups, functions, default=False)
         pattern = behavior.path_pattern
         if pattern in first:
             where = item.mapping()["path"]
@@ -87,29 +94,43 @@ def read_behaviors(
 
 
 def read_default_behavior(
-    node: Node, origins: dict[str, Origin], functions: EdgeFunctions
+    node: Node,
+    origins: dict[str, Origin],
+    groups: dict[str, OriginGroup],
+    functions: EdgeFunctions,
 ) -> Behavior:
     """The ``default_behavior:`` (CloudFront's ``*``): a behavior without ``path``."""
-    return _behavior(node, origins, functions, default=True)
+    return _behavior(node, origins, groups, functions, default=True)
 
 
 def _behavior(
-    node: Node, origins: dict[str, Origin], functions: EdgeFunctions, *, default: bool
+    node: Node,
+    origins: dict[str, Origin],
+    groups: dict[str, OriginGroup],
+    functions: EdgeFunctions,
+    *,
+    default: bool,
 ) -> Behavior:
     raw = node.mapping()
     if default and "path" in raw:
         raise raw["path"].error("the default behavior has no path: it takes every request ('*')")
     entries = node.mapping(_BEHAVIOR_KEYS[1:] if default else _BEHAVIOR_KEYS)
     pattern = "*" if default else _path_pattern(node.required("path"))
-    origin = node.required("origin")
-    if origin.string() not in origins:
-        name = origin.string()
-        raise origin.error(f"no origin named {name!r}{did_you_mean(name, list(origins))}")
-    behavior = Behavior(pattern, origin.string())
+    origin = _target(node.required("origin"), origins, groups)
+    behavior = Behavior(pattern, origin)
     if "allowed_methods" in entries:
-        behavior = dataclasses.replace(
-            behavior, allowed_methods=_allowed_methods(entries["allowed_methods"])
-        )
+        allowed = _allowed_methods(entries["allowed_methods"])
+        # CreateDistribution refuses it: "The parameter AllowedMethods cannot
+        # include POST, PUT, PATCH, or DELETE for a cached behavior associated
+        # with an origin group" (InvalidArgument); failover itself is only for
+        # GET, HEAD and OPTIONS (high_availability_origin_failover.md).
+        if origin in groups and allowed == ALL_METHODS:
+            raise entries["allowed_methods"].error(
+                f"the origin is the origin group {origin!r}, and CloudFront allows only "
+                "[GET, HEAD] or [GET, HEAD, OPTIONS] with an origin group; send other "
+                "methods through a behavior whose origin is a single origin"
+            )
+        behavior = dataclasses.replace(behavior, allowed_methods=allowed)
     if "cached_methods" in entries:
         cached = _cached_methods(entries["cached_methods"], behavior.allowed_methods)
         behavior = dataclasses.replace(behavior, cached_methods=cached)
@@ -124,6 +145,17 @@ def _behavior(
         associations = _associations(entries["functions"], functions)
         behavior = dataclasses.replace(behavior, functions=associations)
     return behavior
+
+
+def _target(node: Node, origins: dict[str, Origin], groups: dict[str, OriginGroup]) -> str:
+    """The origin or origin group a behavior sends its requests to."""
+    name = node.string()
+    if name in origins or name in groups:
+        return name
+    if not groups:
+        raise node.error(f"no origin named {name!r}{did_you_mean(name, list(origins))}")
+    choices = [*origins, *groups]
+    raise node.error(f"no origin or origin group named {name!r}{did_you_mean(name, choices)}")
 
 
 def _path_pattern(node: Node) -> str:

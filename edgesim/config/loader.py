@@ -19,6 +19,7 @@ from pathlib import Path
 
 from edgesim.config.cache_behaviors import read_behaviors, read_default_behavior
 from edgesim.config.document import read_document
+from edgesim.config.failover import read_custom_error_responses, read_origin_groups
 from edgesim.config.functions import read_functions
 from edgesim.config.node import Node
 from edgesim.config.origin_settings import read_custom_origin, read_origins
@@ -44,9 +45,11 @@ _TOP_KEYS = (
     "distribution",
     "cache",
     "origins",
+    "origin_groups",
     "behaviors",
     "default_behavior",
     "functions",
+    "custom_error_responses",
 )
 _DISTRIBUTION_KEYS = ("id", "domain", "pop")
 _CACHE_SETTINGS_KEYS = ("max_size", "max_object_size", "error_caching_min_ttl")
@@ -185,19 +188,24 @@ def parse_listen(text: str) -> Listen:
 def _config(root: Node, base_dir: Path) -> Config:
     top = root.mapping(_TOP_KEYS)
     origins = read_origins(root.required("origins"), base_dir)
+    groups = read_origin_groups(top.get("origin_groups"), origins)
     functions = read_functions(top.get("functions"), base_dir)
+    cache = _cache_settings(top["cache"]) if "cache" in top else CacheSettings()
     config = Config(
         origins=origins,
         default_behavior=read_default_behavior(
-            root.required("default_behavior"), origins, functions
+            root.required("default_behavior"), origins, groups, functions
         ),
-        behaviors=read_behaviors(top.get("behaviors"), origins, functions),
+        behaviors=read_behaviors(top.get("behaviors"), origins, groups, functions),
+        cache=cache,
         functions=functions.configs,
+        origin_groups=groups,
+        custom_error_responses=read_custom_error_responses(
+            top.get("custom_error_responses"), cache.error_caching_min_ttl
+        ),
     )
     if "distribution" in top:
         config = dataclasses.replace(config, distribution=_distribution(top["distribution"]))
-    if "cache" in top:
-        config = dataclasses.replace(config, cache=_cache_settings(top["cache"]))
     if "listen" in top:
         config = dataclasses.replace(config, listen=_listen(top["listen"]))
     if "admin_listen" in top:

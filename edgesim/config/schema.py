@@ -19,6 +19,7 @@ __all__ = [
     "CachePolicy",
     "CacheSettings",
     "Config",
+    "CustomErrorResponse",
     "CustomOrigin",
     "DirectoryOrigin",
     "Distribution",
@@ -26,6 +27,7 @@ __all__ = [
     "FunctionConfig",
     "Listen",
     "Origin",
+    "OriginGroup",
     "OriginRequestPolicy",
     "Selection",
 ]
@@ -148,6 +150,39 @@ Origin = CustomOrigin | DirectoryOrigin
 
 
 @dataclass(frozen=True, slots=True)
+class OriginGroup:
+    """Two origins tried in turn (origin failover, high_availability_origin_failover.md).
+
+    A behavior names the group as its ``origin``. On a cache miss the request
+    goes to ``primary``, and again to ``secondary`` when the primary answers
+    with one of ``failover_statuses``, can't be connected to, or times out;
+    CloudFront fails over only for GET, HEAD and OPTIONS requests.
+    """
+
+    name: str
+    primary: str  # an origin's name
+    secondary: str  # another origin's name
+    failover_statuses: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomErrorResponse:
+    """How CloudFront answers one error status (GeneratingCustomErrorResponses.md).
+
+    With ``response_page_path`` (and then always ``response_code``) the viewer
+    gets that page, fetched through the behavior whose pattern matches the
+    path, with status ``response_code`` instead of ``error_code``. The error is
+    cached for at least ``error_caching_min_ttl`` seconds
+    (custom-error-pages-expiration.html).
+    """
+
+    error_code: int
+    response_page_path: str | None = None
+    response_code: int | None = None
+    error_caching_min_ttl: int = 10
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionConfig:
     """An edge function: its deployment package, handler and limits.
 
@@ -225,9 +260,23 @@ class Config:
     distribution: Distribution = field(default_factory=Distribution)
     cache: CacheSettings = field(default_factory=CacheSettings)
     functions: dict[str, FunctionConfig] = field(default_factory=dict)
+    origin_groups: dict[str, OriginGroup] = field(default_factory=dict)
+    custom_error_responses: dict[int, CustomErrorResponse] = field(default_factory=dict)
     source: Path | None = None
 
     @property
     def all_behaviors(self) -> tuple[Behavior, ...]:
         """Behaviors in CloudFront's evaluation order, the default (``*``) last."""
         return (*self.behaviors, self.default_behavior)
+
+    def origin_chain(self, name: str) -> tuple[Origin, ...]:
+        """The origins to try, in order, for a behavior whose ``origin`` is ``name``.
+
+        ``(origin,)`` for an origin, ``(primary, secondary)`` for an origin
+        group. A name that is neither raises KeyError (the loader never lets
+        a behavior name one).
+        """
+        group = self.origin_groups.get(name)
+        if group is None:
+            return (self.origins[name],)
+        return (self.origins[group.primary], self.origins[group.secondary])
