@@ -204,5 +204,8 @@ class Exchange:
     age: int | None = None
     edge_headers: list[tuple[str, str]] = field(default_factory=list)
     generated_by: str | None = None  # the event whose function generated the response
+    pending: bool = False  # start() left stages for finish()
+    error_page_request: bool = False  # the edge's own fetch of a custom error page
+    custom_error_page: bool = False  # the response is a custom error page
     hook_runs: list[Any] = field(default_factory=list)  # what each function did
     notes: list[str] = field(default_factory=list)

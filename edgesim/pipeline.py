@@ -38,7 +38,7 @@ from edgesim.cache import (
 )
 from edgesim.codecs import ContinueRequest, GeneratedResponse, ModifiedResponse
 from edgesim.compression import choose_encoding, compress, compressed_headers
-from edgesim.config.schema import Behavior, Config
+from edgesim.config.schema import Behavior, Config, CustomErrorResponse, Origin
 from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
 from edgesim.hooks import EventType, viewer_response_runs
@@ -54,6 +54,19 @@ __all__ = ["Clock", "Pipeline", "SystemClock", "new_request_id"]
 # cheaper than streaming them chunk by chunk; larger ones stream through.
 _INLINE_BODY_LIMIT = 256 * 1024
 _GENERATED = "LambdaGeneratedResponse"
+_CACHED = frozenset({"Hit", "Miss", "RefreshHit"})
+_CONDITIONAL_HEADERS = (
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "range",
+)
+# A custom error page is read whole before it replaces the error.
+_MAX_ERROR_PAGE_BYTES = 1024 * 1024
+# Origin groups fail over only for these viewer methods (high_availability_origin_failover.md).
+_FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Clock(Protocol):
@@ -132,41 +145,50 @@ class Pipeline:
             ("X-Amz-Cf-Pop", config.distribution.pop),
         )
 
-    async def handle(self, request: Request) -> Exchange:
-        """Run every stage for ``request``."""
-        ex = self.start(request)
-        if ex.response is None:
+    async def handle(self, request: Request, *, error_page: bool = False) -> Exchange:
+        """Run every stage for ``request``. ``error_page`` marks the edge's own fetch
+        of a custom error page, which gets no custom error page of its own."""
+        ex = self.start(request, error_page=error_page)
+        if ex.pending:
             await self.finish(ex)
         return ex
 
-    def start(self, request: Request) -> Exchange:
+    def start(self, request: Request, *, error_page: bool = False) -> Exchange:
         """The stages that never wait: routing and, without viewer functions, the lookup.
 
-        A fresh hit (or a refusal) comes back answered; otherwise the caller
-        awaits ``finish``. The server answers hits from here without a task.
+        A fresh hit (or a refusal) comes back answered; otherwise ``ex.pending``
+        is set and the caller awaits ``finish``. The server answers hits from
+        here without a task.
         """
         ex = Exchange(request=request, request_id=new_request_id(), viewer_request=request)
+        ex.error_page_request = error_page
         self._route(ex)
         if ex.response is None and not self.triggers.has_viewer_functions(self._behavior(ex)):
             self._lookup(ex)
-        if ex.response is not None:
+        response = ex.response
+        if response is None or self._custom_error_for(ex, response) is not None:
+            ex.pending = True
+        else:
             self._add_edge_headers(ex)
         return ex
 
     async def finish(self, ex: Exchange) -> None:
-        """The stages that wait: functions, the origin fetch (collapsed per key), storing."""
+        """The stages that wait: functions, the origin fetch (collapsed per key),
+        storing, custom error pages."""
         behavior = self._behavior(ex)
         hooks = self.triggers.of(behavior)
-        if self.triggers.has_viewer_functions(behavior):
+        if ex.response is None and self.triggers.has_viewer_functions(behavior):
             if EventType.VIEWER_REQUEST in hooks:
                 await self._viewer_request(ex)
             if ex.response is None:
                 self._lookup(ex)
         if ex.response is None:
             await self._fetch_missing(ex)
+        await self._custom_error_page(ex)
         if EventType.VIEWER_RESPONSE in hooks:
             await self._viewer_response(ex)
         self._add_edge_headers(ex)
+        ex.pending = False
 
     # -- stages ---------------------------------------------------------
 
@@ -246,36 +268,64 @@ class Pipeline:
         exchange was answered already (an error, or a stale object served)."""
         behavior = self._behavior(ex)
         hooks = self.triggers.of(behavior)
-        origin = self.config.origins[behavior.origin]
-        outgoing = self._forwarding[behavior].origin_request(
-            ex.request, origin, ex.request_id, cacheable=key is not None
-        )
-        if stale is not None:
-            outgoing = conditional_request(outgoing, stale)
-        if EventType.ORIGIN_REQUEST in hooks:
-            outcome = await self.triggers.run(
-                ex, EventType.ORIGIN_REQUEST, request=outgoing, origin=origin
+        group = self.config.origin_groups.get(behavior.origin)
+        chain = self.config.origin_chain(behavior.origin)
+        if group is None or ex.request.method not in _FAILOVER_METHODS:
+            chain = chain[:1]
+        for attempt, planned in enumerate(chain, 1):
+            origin = planned
+            can_fail_over = group is not None and attempt < len(chain)
+            outgoing = self._forwarding[behavior].origin_request(
+                ex.request, origin, ex.request_id, cacheable=key is not None
             )
-            if isinstance(outcome, EdgeError):
-                self._fail(ex, outcome)
-                return None
-            if isinstance(outcome, GeneratedResponse):
-                # Answered and cached like an origin response; origin-response
-                # does not run for it (lambda-generating-http-responses-in-requests.md).
-                ex.generated_by = EventType.ORIGIN_REQUEST.value
-                return outcome.response
-            assert isinstance(outcome, ContinueRequest)
-            outgoing, origin = outcome.request, outcome.origin or origin
-        try:
-            response = await self.origins.fetch(
-                origin, Forwarding.with_origin_headers(outgoing, origin)
-            )
-        except OriginError as error:
             if stale is not None:
-                self._serve_stale(ex, stale)
-            else:
-                self._fail(ex, error)
-            return None
+                outgoing = conditional_request(outgoing, stale)
+            if EventType.ORIGIN_REQUEST in hooks:
+                # Runs once per origin tried (high_availability_origin_failover.md).
+                outcome = await self.triggers.run(
+                    ex, EventType.ORIGIN_REQUEST, request=outgoing, origin=origin
+                )
+                if isinstance(outcome, EdgeError):
+                    self._fail(ex, outcome)
+                    return None
+                if isinstance(outcome, GeneratedResponse):
+                    # Answered and cached like an origin response; origin-response
+                    # does not run for it (lambda-generating-http-responses-in-requests.md).
+                    ex.generated_by = EventType.ORIGIN_REQUEST.value
+                    return outcome.response
+                assert isinstance(outcome, ContinueRequest)
+                outgoing, origin = outcome.request, outcome.origin or origin
+            try:
+                response = await self.origins.fetch(
+                    origin, Forwarding.with_origin_headers(outgoing, origin)
+                )
+            except OriginError as error:
+                if can_fail_over:
+                    ex.notes.append(f"failover after {error.detailed_result_type}: {error}")
+                    continue
+                if stale is not None:
+                    self._serve_stale(ex, stale)
+                else:
+                    self._fail(ex, error)
+                return None
+            if can_fail_over and group is not None and response.status in group.failover_statuses:
+                ex.notes.append(f"failover after status {response.status}")
+                await _discard(response.body)
+                continue
+            return await self._after_origin(ex, key, stale, outgoing, origin, response)
+        raise AssertionError("an origin chain is never empty")
+
+    async def _after_origin(
+        self,
+        ex: Exchange,
+        key: str | None,
+        stale: Entry | None,
+        outgoing: Request,
+        origin: Origin,
+        response: Response,
+    ) -> Response | None:
+        """Revalidation results, then the origin-response function."""
+        hooks = self.triggers.of(self._behavior(ex))
         ex.origin_status = response.status
         if key is not None and response.status != 304:
             self.store.record_miss()
@@ -331,7 +381,7 @@ class Pipeline:
                     response.status,
                     headers,
                     self.clock.time(),
-                    self.config.cache.error_caching_min_ttl,
+                    self._error_caching_min_ttl(response.status),
                 )
             result = _GENERATED if ex.generated_by else "Miss"
             if key is None or ttl is None or body is None:
@@ -362,6 +412,52 @@ class Pipeline:
         )
         ex.response = Response(response.status, headers, fill, response.reason)
 
+    def _custom_error_for(self, ex: Exchange, response: Response) -> CustomErrorResponse | None:
+        """The custom error response configured for this status, if it applies."""
+        if ex.error_page_request or ex.generated_by == EventType.VIEWER_REQUEST.value:
+            return None
+        custom = self.config.custom_error_responses.get(response.status)
+        if custom is None or custom.response_page_path is None:
+            return None
+        return custom
+
+    async def _custom_error_page(self, ex: Exchange) -> None:
+        """Replace an error with its custom page, fetched through the behavior that
+        matches the page's path (GeneratingCustomErrorResponses.md). If the page
+        itself cannot be had, the original error goes to the viewer."""
+        response = ex.response
+        assert response is not None
+        custom = self._custom_error_for(ex, response)
+        if custom is None or custom.response_page_path is None:
+            return
+        page_request = Request(
+            "GET",
+            custom.response_page_path,
+            "",
+            ex.viewer_request.headers.without(*_CONDITIONAL_HEADERS),
+            ex.viewer_request.client_ip,
+            ex.viewer_request.client_port,
+            ex.viewer_request.http_version,
+        )
+        page = (await self.handle(page_request, error_page=True)).response
+        assert page is not None
+        if page.status >= 400:
+            await _discard(page.body)
+            ex.notes.append(f"custom error page {custom.response_page_path}: {page.status}")
+            return
+        try:
+            body = await read_body(page.body, _MAX_ERROR_PAGE_BYTES)
+        except (OriginError, ValueError) as error:
+            ex.notes.append(f"custom error page {custom.response_page_path}: {error}")
+            return
+        await _discard(response.body)
+        status = custom.response_code or response.status
+        ex.response = Response(status, page.headers.without("content-length"), body)
+        ex.custom_error_page = True
+        ex.x_cache = "Error from cloudfront"
+        ex.result_type = "Error"
+        ex.age = None
+
     async def _viewer_response(self, ex: Exchange) -> None:
         """Viewer-response: only for statuses below 400 and not for responses the
         viewer-request function generated (edge-functions-restrictions.md)."""
@@ -370,7 +466,7 @@ class Pipeline:
         if not viewer_response_runs(
             response.status,
             generated_by_viewer_request=ex.generated_by == EventType.VIEWER_REQUEST.value,
-            custom_error_page=False,
+            custom_error_page=ex.custom_error_page,
         ):
             return
         shown = response
@@ -391,6 +487,14 @@ class Pipeline:
             changed = changed.replace(headers=changed.headers.without("content-length"))
         ex.response = changed.replace(headers=changed.headers.without("age"))
 
+    def _error_caching_min_ttl(self, status: int) -> int:
+        """The error caching minimum TTL: per status if a custom error response sets
+        one (custom-error-pages-expiration.html), else the distribution's."""
+        custom = self.config.custom_error_responses.get(status)
+        if custom is not None:
+            return custom.error_caching_min_ttl
+        return self.config.cache.error_caching_min_ttl
+
     def _store(
         self, key: str, status: int, reason: str, headers: Headers, body: bytes, ttl: float
     ) -> Entry | None:
@@ -410,7 +514,7 @@ class Pipeline:
             stale.status,
             merged,
             self.clock.time(),
-            self.config.cache.error_caching_min_ttl,
+            self._error_caching_min_ttl(stale.status),
         )
         entry = stale.refreshed(self.clock.monotonic(), ttl or 0.0, merged)
         self.store.put(entry)
@@ -463,6 +567,11 @@ class Pipeline:
         ex.notes.append(str(error))
 
     def _add_edge_headers(self, ex: Exchange) -> None:
+        if ex.response is not None and ex.response.status >= 400 and ex.result_type in _CACHED:
+            # CloudFront reports any 4xx/5xx it passes on as an Error, cached or not
+            # (AccessLogs.md, x-edge-result-type "Error").
+            ex.x_cache = "Error from cloudfront"
+            ex.result_type = "Error"
         headers = [("X-Cache", ex.x_cache), *self._static_edge_headers]
         headers.append(("X-Amz-Cf-Id", ex.request_id))
         if ex.age is not None:

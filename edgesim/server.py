@@ -183,7 +183,7 @@ class _Connection(BaseProtocol):
             self._refuse(error)
             return
         ex = self._server.pipeline.start(request)
-        if ex.response is None or not isinstance(ex.response.body, bytes | None):
+        if ex.pending or ex.response is None or not isinstance(ex.response.body, bytes | None):
             self._queue.append((message, payload))
             self._task = asyncio.create_task(self._drain_queue(ex))
             return
@@ -218,7 +218,7 @@ class _Connection(BaseProtocol):
 
     async def _answer(self, ex: Exchange, message: Any, payload: StreamReader) -> None:
         try:
-            if ex.response is None:
+            if ex.pending:
                 await self._server.pipeline.finish(ex)
             response = ex.response
             assert response is not None

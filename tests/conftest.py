@@ -141,6 +141,7 @@ async def make_edge(origin: RecordingOrigin, clock: ManualClock) -> AsyncIterato
         cache: CacheSettings | None = None,
         origins: dict[str, Any] | None = None,
         functions: dict[str, FunctionConfig] | None = None,
+        settings: dict[str, Any] | None = None,
         **origin_options: Any,
     ) -> Edge:
         port = origin_options.pop("port", origin.port)
@@ -154,6 +155,8 @@ async def make_edge(origin: RecordingOrigin, clock: ManualClock) -> AsyncIterato
             cache=cache or CacheSettings(),
             functions=functions or {},
         )
+        if settings:
+            config = dataclasses.replace(config, **settings)
         edge = Edge(config, clock=clock)
         await edge.start()
         edges.append(edge)
