@@ -66,9 +66,7 @@ async def test_redirects_and_security_headers(edge: Edge, client: httpx.AsyncCli
     assert page.headers["x-content-type-options"] == "nosniff"
 
 
-async def test_basic_auth(
-    edge: Edge, origin: RecordingOrigin, client: httpx.AsyncClient
-) -> None:
+async def test_basic_auth(edge: Edge, origin: RecordingOrigin, client: httpx.AsyncClient) -> None:
     origin.reply("/admin/", "admin area")
     refused = await client.get(f"{edge.url}/admin/")
     assert refused.status_code == 401
