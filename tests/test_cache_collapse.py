@@ -6,37 +6,14 @@ import asyncio
 
 import pytest
 
-from edgesim.cache import CacheStore, Collapser, Entry, collapses_requests
+from edgesim.cache import CacheStore, Collapser, collapses_requests
 from edgesim.config.schema import (
     MANAGED_CACHE_POLICIES,
     Behavior,
-    CachePolicy,
     OriginRequestPolicy,
     Selection,
 )
-from edgesim.models import Headers
-
-
-def behavior(**policy: object) -> Behavior:
-    return Behavior("*", "origin", cache=CachePolicy(**policy))  # type: ignore[arg-type]
-
-
-def allow(*names: str) -> Selection:
-    return Selection("allow", frozenset(names))
-
-
-def entry(
-    key: str = "/a.jpg",
-    body: bytes = b"hello",
-    *,
-    now: float = 0.0,
-    ttl: float = 60.0,
-    status: int = 200,
-    headers: list[tuple[str, str]] | None = None,
-    method: str = "GET",
-) -> Entry:
-    fields = headers if headers is not None else [("Content-Type", "text/plain")]
-    return Entry.create(key, status, "", Headers(fields), body, now, ttl, method)
+from tests.cache_support import allow, behavior, entry
 
 
 def test_collapsing_is_on_unless_caching_is_disabled_or_cookies_are_forwarded() -> None:

@@ -4,20 +4,7 @@ from __future__ import annotations
 
 from edgesim.cache import Entry, merge_304_headers
 from edgesim.models import Headers
-
-
-def entry(
-    key: str = "/a.jpg",
-    body: bytes = b"hello",
-    *,
-    now: float = 0.0,
-    ttl: float = 60.0,
-    status: int = 200,
-    headers: list[tuple[str, str]] | None = None,
-    method: str = "GET",
-) -> Entry:
-    fields = headers if headers is not None else [("Content-Type", "text/plain")]
-    return Entry.create(key, status, "", Headers(fields), body, now, ttl, method)
+from tests.cache_support import entry
 
 
 def test_entry_prerenders_stored_head() -> None:

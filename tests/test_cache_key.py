@@ -11,29 +11,9 @@ from edgesim.cache import (
     select_cookies,
     select_query,
 )
-from edgesim.config.schema import MANAGED_CACHE_POLICIES, Behavior, CachePolicy, Selection
-from edgesim.models import Headers, Request
-
-
-def request(
-    path: str = "/a.jpg",
-    query: str = "",
-    headers: list[tuple[str, str]] | None = None,
-    method: str = "GET",
-) -> Request:
-    return Request(method, path, query, Headers(headers or []))
-
-
-def behavior(**policy: object) -> Behavior:
-    return Behavior("*", "origin", cache=CachePolicy(**policy))  # type: ignore[arg-type]
-
-
-def allow(*names: str) -> Selection:
-    return Selection("allow", frozenset(names))
-
-
-def except_(*names: str) -> Selection:
-    return Selection("except", frozenset(names))
+from edgesim.config.schema import MANAGED_CACHE_POLICIES, Behavior, Selection
+from edgesim.models import Headers
+from tests.cache_support import allow, behavior, except_, request
 
 
 def test_default_key_is_the_path_only() -> None:
