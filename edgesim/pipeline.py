@@ -137,8 +137,9 @@ class Pipeline:
         self.date = _HttpDate(self.clock)
         self.triggers = Triggers(config, invoker)
         self._matcher = BehaviorMatcher(config.all_behaviors)
+        # Keyed by id(): a frozen Behavior rehashes every field on each lookup.
         self._forwarding = {
-            b: Forwarding.for_behavior(b, config.distribution) for b in config.all_behaviors
+            id(b): Forwarding.for_behavior(b, config.distribution) for b in config.all_behaviors
         }
         self._static_edge_headers = (
             ("Via", via_value(config.distribution)),
@@ -275,7 +276,7 @@ class Pipeline:
         for attempt, planned in enumerate(chain, 1):
             origin = planned
             can_fail_over = group is not None and attempt < len(chain)
-            outgoing = self._forwarding[behavior].origin_request(
+            outgoing = self._forwarding[id(behavior)].origin_request(
                 ex.request, origin, ex.request_id, cacheable=key is not None
             )
             if stale is not None:
@@ -365,7 +366,7 @@ class Pipeline:
     ) -> None:
         """Compress, store what may be cached, and set the viewer's response."""
         behavior = self._behavior(ex)
-        headers = self._forwarding[behavior].viewer_headers(response.headers)
+        headers = self._forwarding[id(behavior)].viewer_headers(response.headers)
         body = response.body
         encoding = None
         if body is not None:
@@ -383,6 +384,13 @@ class Pipeline:
                     self.clock.time(),
                     self._error_caching_min_ttl(response.status),
                 )
+            if (
+                body is not None
+                and not isinstance(body, bytes)
+                and body.length is not None
+                and body.length <= _INLINE_BODY_LIMIT
+            ):
+                body = await read_body(body)
             result = _GENERATED if ex.generated_by else "Miss"
             if key is None or ttl is None or body is None:
                 if key is not None and stale is not None:
@@ -391,13 +399,10 @@ class Pipeline:
                 if ex.generated_by:
                     self._generated(ex, ex.response)
                 return
-            if isinstance(body, bytes) or (
-                body.length is not None and body.length <= _INLINE_BODY_LIMIT
-            ):
-                data = await read_body(body)
-                entry = self._store(key, response.status, response.reason, headers, data, ttl)
+            if isinstance(body, bytes):
+                entry = self._store(key, response.status, response.reason, headers, body, ttl)
                 if entry is None:
-                    ex.response = Response(response.status, headers, data, response.reason)
+                    ex.response = Response(response.status, headers, body, response.reason)
                 else:
                     self._from_entry(ex, entry, result)
                 return

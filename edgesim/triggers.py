@@ -48,18 +48,24 @@ class Triggers:
     def __init__(self, config: Config, invoker: Invoker | None) -> None:
         self._config = config
         self._invoker = invoker
-        self._by_behavior: dict[Behavior, dict[EventType, FunctionAssociation]] = {
-            b: {EventType(event): a for event, a in b.functions} for b in config.all_behaviors
+        # Keyed by id(): a frozen Behavior rehashes every field on each lookup,
+        # and the config holds its behaviors for as long as the edge runs.
+        self._by_behavior: dict[int, dict[EventType, FunctionAssociation]] = {
+            id(b): {EventType(event): a for event, a in b.functions} for b in config.all_behaviors
+        }
+        self._with_viewer_functions = {
+            key
+            for key, hooks in self._by_behavior.items()
+            if any(event in hooks for event in _VIEWER_EVENTS)
         }
         if invoker is None and any(self._by_behavior.values()):
             raise ValueError("behaviors have functions but no invoker was given")
 
     def of(self, behavior: Behavior) -> Mapping[EventType, FunctionAssociation]:
-        return self._by_behavior[behavior]
+        return self._by_behavior[id(behavior)]
 
     def has_viewer_functions(self, behavior: Behavior) -> bool:
-        hooks = self._by_behavior[behavior]
-        return any(event in hooks for event in _VIEWER_EVENTS)
+        return id(behavior) in self._with_viewer_functions
 
     async def run(
         self,
@@ -76,7 +82,7 @@ class Triggers:
         expose it and the origin still gets every byte afterwards.
         """
         assert ex.behavior is not None and self._invoker is not None
-        association = self._by_behavior[ex.behavior][event]
+        association = self._by_behavior[id(ex.behavior)][event]
         body = None
         if association.include_body and request.body is not None:
             body = await read_body(request.body)
