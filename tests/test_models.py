@@ -1,0 +1,37 @@
+"""Wire values: Headers lookups and the replace helpers of Request and Response."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from edgesim.models import Headers, Request, Response
+
+
+def test_request_replace_carries_every_field() -> None:
+    original = Request("GET", "/a", "x=1", Headers([("Host", "h")]), "10.0.0.1", 5, "1.1", b"b")
+    for field in dataclasses.fields(Request):
+        marker = object()
+        changed = original.replace(**{field.name: marker})
+        for other in dataclasses.fields(Request):
+            expected = marker if other is field else getattr(original, other.name)
+            assert getattr(changed, other.name) is expected, (field.name, other.name)
+
+
+def test_response_replace_drops_a_stale_prerendered_head() -> None:
+    response = Response(200, Headers([("A", "1")]), b"x", "OK", b"HTTP/1.1 200 OK\r\nA: 1\r\n")
+    assert response.replace(body=b"y").head == response.head
+    assert response.replace(headers=Headers([("A", "2")])).head is None
+    assert response.replace(status=404).head is None
+
+
+def test_headers_keep_case_order_and_repeats() -> None:
+    headers = Headers([("Set-Cookie", "a=1"), ("X-A", "1"), ("set-cookie", "b=2")])
+    assert headers.get("set-cookie") == "a=1"
+    assert headers.get_all("set-cookie") == ["a=1", "b=2"]
+    assert "x-a" in headers and "x-b" not in headers
+    assert headers.set("x-a", "2").fields == (
+        ("Set-Cookie", "a=1"),
+        ("X-A", "2"),
+        ("set-cookie", "b=2"),
+    )
+    assert headers.without("set-cookie").fields == (("X-A", "1"),)
