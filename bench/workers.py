@@ -1,0 +1,186 @@
+"""Worker costs: cold start, warm invocation round trip, and the bare IPC floor.
+
+    python bench/workers.py [--warm 20000] [--cold 200] [--loop asyncio|uvloop]
+
+* cold start: an invocation on a new execution environment (zygote fork,
+  sandbox setup, handler import, invoke), end to end as the caller sees it,
+  next to the Init Duration the function reports;
+* warm: ``FunctionPool.invoke`` on a warm environment, for an empty event
+  and for a ~1 KB CloudFront viewer-request event the handler returns;
+* floor: the same length-prefixed JSON frames bounced off a bare Python
+  child process over a socketpair, i.e. what any Python worker IPC costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edgesim.config.schema import FunctionConfig
+from edgesim.workers import FunctionPool
+from edgesim.workers.protocol import FrameDecoder, encode
+
+APP = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "functions" / "workers_app"
+
+EVENT = {
+    "Records": [
+        {
+            "cf": {
+                "config": {
+                    "distributionDomainName": "d111111abcdef8.cloudfront.net",
+                    "distributionId": "EDFDVBD6EXAMPLE",
+                    "eventType": "viewer-request",
+                    "requestId": "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==",
+                },
+                "request": {
+                    "clientIp": "203.0.113.178",
+                    "headers": {
+                        "host": [{"key": "Host", "value": "d111111abcdef8.cloudfront.net"}],
+                        "user-agent": [{"key": "User-Agent", "value": "curl/8.4.0"}],
+                        "accept": [{"key": "Accept", "value": "*/*"}],
+                        "accept-encoding": [{"key": "Accept-Encoding", "value": "gzip, br"}],
+                        "cookie": [{"key": "Cookie", "value": "session=abc123; theme=dark"}],
+                    },
+                    "method": "GET",
+                    "querystring": "size=large&color=blue",
+                    "uri": "/images/picture.jpg",
+                },
+            }
+        }
+    ]
+}
+
+ECHO_CHILD = """
+import socket, sys
+from edgesim.workers.protocol import BlockingChannel, encode
+channel = BlockingChannel(socket.socket(fileno=int(sys.argv[1])))
+while (msg := channel.recv()) is not None:
+    channel.send(encode({"t": "result", "id": msg["id"], "payload": msg["event"]}))
+"""
+
+
+def percentiles(samples: list[float]) -> str:
+    samples = sorted(samples)
+    n = len(samples)
+    p50 = statistics.median(samples)
+    p99 = samples[min(n - 1, int(n * 0.99))]
+    return f"p50 {p50:8.1f} µs   p99 {p99:8.1f} µs   (n={n})"
+
+
+async def warm(pool: FunctionPool, event: Any, count: int) -> list[float]:
+    for _ in range(200):
+        await pool.invoke(event)
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        result = await pool.invoke(event)
+        samples.append((time.perf_counter() - start) * 1e6)
+        assert result.kind == "ok", result
+    return samples
+
+
+async def cold(count: int) -> tuple[list[float], list[float]]:
+    config = FunctionConfig(
+        name="bench-cold",
+        runtime="python3.12",
+        code=APP,
+        handler="app.sleep",
+        idle_timeout=0.01,
+    )
+    pool = FunctionPool(config)
+    await pool.start()
+    totals, inits = [], []
+    try:
+        for _ in range(count):
+            while pool.stats()["environments"]:
+                await asyncio.sleep(0.005)
+            start = time.perf_counter()
+            result = await pool.invoke({})
+            totals.append((time.perf_counter() - start) * 1e6)
+            assert result.init_duration_ms is not None, result
+            inits.append(result.init_duration_ms * 1000)
+    finally:
+        await pool.close()
+    return totals, inits
+
+
+class _Echo(asyncio.BufferedProtocol):
+    """Reads the way the worker channel does (into one preallocated buffer)."""
+
+    def __init__(self) -> None:
+        self.decoder = FrameDecoder()
+        self.view = memoryview(bytearray(1 << 16))
+        self.waiter: asyncio.Future[Any] | None = None
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        for msg in self.decoder.feed(bytes(self.view[:nbytes])):
+            assert self.waiter is not None
+            self.waiter.set_result(msg)
+
+
+async def floor(event: Any, count: int) -> list[float]:
+    ours, theirs = socket.socketpair()
+    root = str(Path(__file__).resolve().parents[1])
+    child = subprocess.Popen(
+        [sys.executable, "-c", ECHO_CHILD, str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),),
+        cwd=root,
+    )
+    theirs.close()
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_unix_connection(_Echo, sock=ours)
+    samples = []
+    try:
+        for i in range(count + 200):
+            start = time.perf_counter()
+            proto.waiter = loop.create_future()
+            transport.write(encode({"t": "invoke", "id": str(i), "deadline_ms": 0, "event": event}))
+            await proto.waiter
+            if i >= 200:
+                samples.append((time.perf_counter() - start) * 1e6)
+    finally:
+        transport.close()  # the child sees end of stream and exits
+        await loop.run_in_executor(None, child.wait)
+    return samples
+
+
+async def main(args: argparse.Namespace) -> None:
+    print(f"event loop: {args.loop}, python {sys.version.split()[0]}")
+    totals, inits = await cold(args.cold)
+    print(f"cold start, end to end       {percentiles(totals)}")
+    print(f"  of which Init Duration     {percentiles(inits)}")
+    for name, handler, event in (
+        ("empty event", "app.counter", {}),
+        ("1 KB viewer-request", "app.passthrough", EVENT),
+    ):
+        config = FunctionConfig(name="bench", runtime="python3.12", code=APP, handler=handler)
+        pool = FunctionPool(config)
+        try:
+            samples = await warm(pool, event, args.warm)
+        finally:
+            await pool.close()
+        print(f"warm invoke, {name:<17}{percentiles(samples)}")
+        print(f"  bare IPC floor, same frames{percentiles(await floor(event, args.warm))}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warm", type=int, default=20_000)
+    parser.add_argument("--cold", type=int, default=200)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
+    asyncio.run(main(args))

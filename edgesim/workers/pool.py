@@ -1,0 +1,388 @@
+"""A function's execution environments, managed the way Lambda scales a function.
+
+Rules emulated (Lambda Developer Guide: lambda-runtime-environment.md,
+lambda-concurrency.md; Lambda@Edge quotas in cloudfront-semantics.md section 4):
+
+* One invocation at a time per environment. A free warm environment is
+  reused (the most recently used first, so the others can age out); module
+  state survives between its invocations.
+* No warm environment: a new one is started (a cold start, reported once as
+  Init Duration). The Init phase may take up to 10 s.
+* When ``config.concurrency`` environments exist and all are busy, the
+  invocation is throttled at once: Lambda throttles, it does not queue.
+* An environment idle for ``config.idle_timeout`` is shut down, except that
+  ``config.prewarm`` environments (started by ``start``, like provisioned
+  concurrency) are kept.
+* An environment whose invocation timed out, crashed, ran out of memory or
+  broke the protocol is killed and never reused; the next invocation gets a
+  new one. An environment whose module import failed is discarded too.
+
+Function faults come back as ``InvokeResult`` values, never as exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import shutil
+import tempfile
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..config.schema import FunctionConfig
+from . import logs
+from .limits import lambda_environment, log_stream_name, nproc_cap, sandbox_spec
+from .process import OUTPUT_CAP, Outcome, WorkerProcess
+from .spawner import Spawner, SpawnError
+
+__all__ = ["INIT_TIMEOUT", "FunctionPool", "InvokeResult"]
+
+INIT_TIMEOUT = 10.0  # Lambda's Init phase limit for on-demand functions
+TERM_GRACE = 0.2  # seconds between SIGTERM and SIGKILL for a timed-out worker
+VERSION = "1"  # Lambda@Edge runs a numbered version, never $LATEST
+ACCOUNT = "123456789012"
+_RECENT = 10_000  # durations kept for stats()
+_RUNTIME_DIR = str(Path(__file__).resolve().parent)
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeResult:
+    """What one invocation did, as Lambda and its logs would tell it."""
+
+    kind: Literal["ok", "error", "timeout", "crash", "oom", "throttled", "invalid"]
+    payload: Any  # the handler's return value (JSON-decoded) when kind == "ok"
+    error: dict[str, Any] | None  # Lambda's error payload, None for ok and throttled
+    request_id: str
+    duration_ms: float
+    billed_ms: int
+    max_memory_mb: int
+    init_duration_ms: float | None  # on a cold start: the module import
+    logs: tuple[str, ...]  # START, the function's output, END, REPORT (+ platform errors)
+
+
+class FunctionPool:
+    """The execution environments of one function.
+
+    ``invoke`` starts the pool on first use; ``start`` does it up front and
+    starts ``config.prewarm`` environments. ``close`` kills everything.
+    """
+
+    def __init__(
+        self, config: FunctionConfig, *, region: str = "us-east-1", log_dir: Path | None = None
+    ) -> None:
+        self.config = config
+        self.region = region
+        # Lambda@Edge replicas are named for us-east-1 wherever they run.
+        self.function_name = f"us-east-1.{config.name}"
+        self.arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function_name}:{VERSION}"
+        self._task_root = str(Path(config.code).resolve())
+        self._log = logs.LogGroup(Path(log_dir) / f"{self.function_name}.log") if log_dir else None
+        self._spawner = Spawner()
+        self._idle: list[WorkerProcess] = []  # a stack: most recently used last
+        self._envs: set[WorkerProcess] = set()
+        self._slots = 0  # environments alive or being created
+        self._busy = 0
+        self._nproc = 0
+        self._booted: asyncio.Future[None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._closed = False
+        self._counts = dict.fromkeys(
+            ("invocations", "errors", "throttles", "cold_starts", "timeouts", "crashes"), 0
+        )
+        self._counts.update(oom=0, invalid=0)
+        self._durations: deque[float] = deque(maxlen=_RECENT)
+        self._inits: deque[float] = deque(maxlen=_RECENT)
+
+    async def start(self) -> None:
+        """Start the pool and its ``prewarm`` environments."""
+        await self._boot()
+        count = min(self.config.prewarm, self.config.concurrency)
+        await asyncio.gather(*(self._prewarm() for _ in range(count)))
+
+    async def invoke(self, event: Any, *, timeout: float | None = None) -> InvokeResult:
+        """Run the function on ``event``; ``timeout`` (seconds) overrides the config's."""
+        if self._closed:
+            raise RuntimeError(f"{self.function_name}: pool is closed")
+        await self._boot()
+        request_id = str(uuid.uuid4())
+        limit = self.config.timeout if timeout is None else timeout
+        init: Outcome | None = None
+        if self._idle:
+            worker = self._idle.pop()
+        elif self._slots >= self.config.concurrency:
+            self._counts["throttles"] += 1
+            return InvokeResult("throttled", None, None, request_id, 0.0, 0, 0, None, ())
+        else:
+            self._counts["cold_starts"] += 1
+            self._busy += 1
+            try:
+                created, init = await self._create("on-demand")
+            finally:
+                self._busy -= 1
+            if created is None or init.kind != "ok":
+                if created is not None:
+                    self._retire(created)
+                return self._finish(
+                    request_id, init, init=None, limit=INIT_TIMEOUT, failed_init=True
+                )
+            worker = created
+        self._busy += 1
+        try:
+            outcome = await worker.invoke(request_id, event, limit)
+        except BaseException:
+            self._retire(worker)  # cancelled mid-flight: its late reply would be unsolicited
+            raise
+        finally:
+            self._busy -= 1
+        if outcome.kind in ("ok", "error") and worker.alive and not self._closed:
+            worker.last_used = time.monotonic()
+            self._idle.append(worker)
+        else:
+            self._retire(worker, graceful=outcome.kind == "timeout")
+        return self._finish(request_id, outcome, init=init, limit=limit)
+
+    async def close(self) -> None:
+        """Kill every environment and the zygote; wait until they are gone."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
+        for worker in list(self._envs):
+            self._retire(worker)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._spawner.close()
+        if self._log is not None:
+            self._log.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since the pool started, environments now, and recent durations."""
+        return {
+            "function": self.function_name,
+            **self._counts,
+            "environments": len(self._envs),
+            "warm": len(self._idle),
+            "busy": self._busy,
+            "durations_ms": list(self._durations),
+            "init_durations_ms": list(self._inits),
+        }
+
+    # -- environments --------------------------------------------------------
+
+    async def _boot(self) -> None:
+        booted = self._booted
+        if booted is not None and booted.done() and booted.exception() is None:
+            return  # the hot path: no shield, no new future
+        if self._booted is None:
+            self._booted = asyncio.ensure_future(self._boot_once())
+        try:
+            await asyncio.shield(self._booted)
+        except SpawnError:
+            self._booted = None
+            raise
+
+    async def _boot_once(self) -> None:
+        self._nproc = nproc_cap()
+        await self._spawner.start()
+        self._reaper = asyncio.create_task(self._reap_loop())
+
+    async def _create(self, initialization_type: str) -> tuple[WorkerProcess | None, Outcome]:
+        """A new environment through its Init phase. Takes a slot, which the worker then owns."""
+        self._slots += 1
+        cfg = self.config
+        tmp_dir = tempfile.mkdtemp(prefix="edgesim-env-")
+        env = lambda_environment(
+            function_name=self.function_name,
+            region=self.region,
+            memory=cfg.memory,
+            runtime=cfg.runtime,
+            handler=cfg.handler,
+            task_root=self._task_root,
+            runtime_dir=_RUNTIME_DIR,
+            log_stream=log_stream_name(VERSION),
+            version=VERSION,
+            initialization_type=initialization_type,
+        )
+        spec = sandbox_spec(
+            env,
+            task_root=self._task_root,
+            handler=cfg.handler,
+            tmp_dir=tmp_dir,
+            nproc=self._nproc,
+            arn=self.arn,
+        )
+        try:
+            worker = await self._spawner.spawn(spec, memory_mb=cfg.memory)
+        except BaseException as exc:
+            self._slots -= 1
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            if isinstance(exc, SpawnError):
+                return None, Outcome("crash", reason=str(exc))
+            raise
+        self._envs.add(worker)
+        worker.on_lost = self._retire
+        try:
+            init = await worker.ready(INIT_TIMEOUT)
+        except BaseException:
+            self._retire(worker)
+            raise
+        if init.kind == "ok":
+            self._inits.append(init.duration_ms)
+        return worker, init
+
+    async def _prewarm(self) -> None:
+        worker, init = await self._create("provisioned-concurrency")
+        if worker is None:
+            return
+        if init.kind != "ok" or self._closed:
+            self._retire(worker)
+        else:
+            worker.last_used = time.monotonic()
+            self._idle.append(worker)
+        if self._log is not None and init.output:
+            self._log.write(tuple(_output_lines(init)))
+
+    def _retire(self, worker: WorkerProcess, graceful: bool = False) -> None:
+        """Take ``worker`` out of service for good and dispose of it in the background."""
+        if worker not in self._envs:
+            return
+        self._envs.discard(worker)
+        self._slots -= 1
+        if worker in self._idle:
+            self._idle.remove(worker)
+        worker.on_lost = None
+        task = asyncio.ensure_future(self._dispose(worker, graceful))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _dispose(self, worker: WorkerProcess, graceful: bool) -> None:
+        try:
+            if graceful:
+                await worker.terminate(TERM_GRACE)
+            else:
+                worker.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(worker.exited), 2.0)
+            worker.kill()  # whatever is left in its process group
+        finally:
+            worker.close()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, shutil.rmtree, worker.tmp_dir, True)
+
+    async def _reap_loop(self) -> None:
+        idle_timeout = self.config.idle_timeout
+        limit_kb = self.config.memory * 1024
+        interval = min(max(idle_timeout / 4, 0.01), 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for worker in list(self._idle):  # oldest first
+                if worker.rss_kb() > limit_kb:  # grew while idle (a background thread)
+                    self._retire(worker)
+                elif (
+                    len(self._envs) > self.config.prewarm and now - worker.last_used >= idle_timeout
+                ):
+                    self._retire(worker, graceful=True)
+
+    # -- results -------------------------------------------------------------
+
+    def _finish(
+        self,
+        request_id: str,
+        outcome: Outcome,
+        *,
+        init: Outcome | None,
+        limit: float,
+        failed_init: bool = False,
+    ) -> InvokeResult:
+        """The ``InvokeResult`` and the log lines of one invocation, or of a failed Init.
+
+        Output of the Init phase goes before ``START``, as in CloudWatch.
+        """
+        kind = outcome.kind
+        error = self._error(request_id, outcome, limit)
+        self._counts["invocations"] += 1
+        if kind != "ok":
+            self._counts["errors"] += 1
+            key = {"timeout": "timeouts", "crash": "crashes"}.get(kind, kind)
+            if key in self._counts:
+                self._counts[key] += 1
+        duration = outcome.duration_ms
+        self._durations.append(duration)
+        max_mb = self.config.memory if kind == "oom" else math.ceil(outcome.rss_kb / 1024)
+        init_ms = init.duration_ms if init is not None else None
+        if failed_init:
+            init_ms = duration
+        lines: list[str] = []
+        if init is not None:
+            lines += _output_lines(init)
+        if failed_init:
+            lines += _output_lines(outcome)
+        lines.append(logs.start_line(request_id, VERSION))
+        if not failed_init:
+            lines += _output_lines(outcome)
+        lines.append(logs.end_line(request_id))
+        lines.append(
+            logs.report_line(
+                request_id,
+                duration_ms=duration,
+                memory_mb=self.config.memory,
+                max_memory_mb=max_mb,
+                init_ms=init_ms,
+            )
+        )
+        if kind == "timeout":
+            lines.append(logs.timeout_line(request_id, limit))
+        elif kind in ("crash", "oom", "invalid") and error is not None:
+            lines += [error["errorMessage"], error["errorType"]]
+        result_logs = tuple(lines)
+        if self._log is not None:
+            self._log.write(result_logs)
+        return InvokeResult(
+            kind=kind,
+            payload=outcome.payload if kind == "ok" else None,
+            error=error,
+            request_id=request_id,
+            duration_ms=duration,
+            billed_ms=logs.billed_ms(duration),
+            max_memory_mb=max_mb,
+            init_duration_ms=init_ms,
+            logs=result_logs,
+        )
+
+    @staticmethod
+    def _error(request_id: str, outcome: Outcome, limit: float) -> dict[str, Any] | None:
+        if outcome.kind == "error":
+            return outcome.error
+        if outcome.kind == "timeout":
+            return logs.timeout_error(request_id, limit)
+        if outcome.kind == "crash":
+            return logs.exit_error(request_id, outcome.status, "Runtime.ExitError")
+        if outcome.kind == "oom":
+            return logs.exit_error(request_id, 9, "Runtime.OutOfMemory")  # status 9: SIGKILL
+        if outcome.kind == "invalid":
+            return {
+                "errorType": "Runtime.InvalidResponse",
+                "errorMessage": f"RequestId: {request_id} Error: Runtime sent an invalid "
+                f"response: {outcome.reason}",
+            }
+        return None
+
+
+def _output_lines(outcome: Outcome) -> list[str]:
+    if not outcome.output and not outcome.dropped:
+        return []
+    lines = outcome.output.decode("utf-8", "replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if outcome.dropped:
+        lines.append(
+            f"[edgesim] {outcome.dropped} more bytes of output dropped: "
+            f"over the {OUTPUT_CAP // 1024} KB log limit for one invocation"
+        )
+    return lines

@@ -1,0 +1,364 @@
+"""The proxy's handle on one worker process (one execution environment).
+
+A ``WorkerProcess`` owns the parent's ends of the worker's two channels: the
+framed socket (``protocol``) and the pipe that carries everything the worker
+writes to fds 1 and 2. It runs one exchange at a time (the init handshake,
+then invocations) and watches it from the event loop:
+
+* a timer every ``WATCH_INTERVAL`` reads the worker's resident memory from
+  ``/proc/<pid>/statm`` and SIGKILLs the worker the moment it is over the
+  function's memory size; the same timer ends the exchange at its deadline;
+* output is drained as it arrives (keeping the first ``OUTPUT_CAP`` bytes of
+  each exchange, discarding the rest), so a worker printing megabytes never
+  blocks and never grows the proxy; when the result frame arrives the pipe
+  is drained once more, synchronously: the worker wrote its output before
+  its result, so the output is complete;
+* a frame that breaks the protocol, or one nobody asked for, ends the
+  exchange as ``invalid``; end of stream ends it as a crash, with the exit
+  status the zygote reports.
+
+Memory is measured from outside, by the OS, at every tick and once more
+from the worker's own peak (``ru_maxrss``, in each reply), so a spike
+between two ticks is still caught. This machine's cgroup v2 has no memory
+controller delegated, so a cgroup ``memory.max`` is not used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import protocol
+
+__all__ = ["OUTPUT_CAP", "WATCH_INTERVAL", "Outcome", "WorkerProcess"]
+
+# CloudWatch Logs takes events of up to 256 KB (Lambda logs past that are cut).
+OUTPUT_CAP = 256 * 1024
+WATCH_INTERVAL = 0.004  # seconds between memory samples during an exchange
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+Kind = Literal["ok", "error", "timeout", "crash", "oom", "invalid"]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one exchange with a worker ended, before it becomes an ``InvokeResult``."""
+
+    kind: Kind
+    payload: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: float = 0.0  # the worker's own measure when it answered, else wall time
+    rss_kb: int = 0  # peak resident memory seen
+    status: int | None = None  # waitpid status, for a crash
+    reason: str = ""  # what was wrong, for ``invalid``
+    output: bytes = b""
+    dropped: int = 0  # output bytes over OUTPUT_CAP
+
+
+class WorkerProcess:
+    """One forked worker as seen from the proxy. Not reusable after it dies."""
+
+    def __init__(
+        self,
+        *,
+        pid: int,
+        sock: socket.socket,
+        output_fd: int,
+        tmp_dir: str,
+        exited: asyncio.Future[int | None],
+        memory_mb: int,
+    ) -> None:
+        self.pid = pid
+        self.tmp_dir = tmp_dir
+        self.exited = exited
+        self.last_used = 0.0
+        self.on_lost: Callable[[WorkerProcess], None] | None = None
+        self._sock = sock
+        self._out_fd: int | None = output_fd
+        self._limit_kb = memory_mb * 1024
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._statm: int | None = None
+        self._waiter: asyncio.Future[tuple[str, Any]] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._peak_kb = 0
+        self._out = bytearray()
+        self._dropped = 0
+        self._broken = False
+        self._closed = False
+        self._early: list[tuple[str, Any]] | None = []
+
+    async def open(self) -> None:
+        """Attach the channel and the output pipe to the event loop."""
+        self._transport, _ = await self._loop.create_unix_connection(
+            lambda: _Channel(self), sock=self._sock
+        )
+        assert self._out_fd is not None
+        os.set_blocking(self._out_fd, False)
+        self._loop.add_reader(self._out_fd, self._read_output)
+        try:
+            self._statm = os.open(f"/proc/{self.pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._statm = None  # already gone; the channel will say so
+
+    @property
+    def alive(self) -> bool:
+        return not self._broken and not self.exited.done() and self._transport is not None
+
+    async def ready(self, timeout: float) -> Outcome:
+        """Wait for the end of the Init phase (``duration_ms`` is the Init Duration)."""
+        outcome = await self._exchange(None, timeout, "")
+        return outcome
+
+    async def invoke(self, request_id: str, event: Any, timeout: float) -> Outcome:
+        """Run one invocation, ``timeout`` seconds at most."""
+        deadline_ms = int((time.time() + timeout) * 1000)  # context's epoch deadline
+        frame = protocol.encode(
+            {"t": "invoke", "id": request_id, "deadline_ms": deadline_ms, "event": event}
+        )
+        return await self._exchange(frame, timeout, request_id)
+
+    def rss_kb(self) -> int:
+        """Resident memory now (from /proc), 0 when unknown."""
+        if self._statm is None:
+            return 0
+        try:
+            return int(os.pread(self._statm, 128, 0).split()[1]) * _PAGE_KB
+        except (OSError, IndexError, ValueError):
+            return 0
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the worker's process group: the worker and anything it started."""
+        try:
+            os.killpg(self.pid, sig)  # the worker leads its own session (setsid)
+        except ProcessLookupError:
+            if not self.exited.done():  # not yet a group leader: just forked
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, sig)
+        except PermissionError:
+            pass
+
+    async def terminate(self, grace: float) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds (uvicorn/gunicorn style)."""
+        self.kill(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.exited), grace)
+        self.kill(signal.SIGKILL)
+
+    def close(self) -> None:
+        """Release the proxy's ends. Call once the worker is dead."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._close_output()
+        if self._transport is not None:
+            self._transport.close()
+        else:
+            self._sock.close()
+        if self._statm is not None:
+            os.close(self._statm)
+            self._statm = None
+
+    # -- one exchange ------------------------------------------------------
+
+    async def _exchange(self, frame: bytes | None, timeout: float, request_id: str) -> Outcome:
+        loop = self._loop
+        waiter: asyncio.Future[tuple[str, Any]] = loop.create_future()
+        early, self._early = self._early, None
+        if early:
+            # The worker spoke before the first exchange began (a fast Init):
+            # the first event answers it, anything after it is a fault.
+            waiter.set_result(early[0])
+            self._broken = len(early) > 1
+            if any(what != "eof" for what, _ in early[1:]):
+                self.kill()
+        elif not self.alive:
+            return await self._crashed(loop.time())
+        self._waiter = waiter
+        started = loop.time()
+        self._deadline = started + timeout
+        self._peak_kb = 0
+        if frame is not None and not waiter.done():
+            assert self._transport is not None
+            self._transport.write(frame)
+        self._timer = loop.call_later(min(WATCH_INTERVAL, timeout), self._watch)
+        try:
+            what, value = await waiter
+        finally:
+            self._timer.cancel()
+            self._waiter = None
+        if what == "msg":
+            return self._answered(value, request_id, started)
+        elapsed = (loop.time() - started) * 1000
+        if what == "timeout":
+            return self._take(Outcome("timeout", duration_ms=timeout * 1000, rss_kb=self._peak_kb))
+        if what == "oom":
+            return self._take(Outcome("oom", duration_ms=elapsed, rss_kb=value))
+        if what == "invalid":
+            self._broken = True
+            self.kill()
+            return self._take(Outcome("invalid", duration_ms=elapsed, reason=str(value)))
+        return await self._crashed(started)
+
+    def _answered(self, msg: dict[str, Any], request_id: str, started: float) -> Outcome:
+        kind = msg["t"]
+        expected = ("result",) if request_id else ("ready", "init_error")
+        if kind not in expected or (request_id and msg.get("id") != request_id):
+            self._broken = True
+            self.kill()
+            elapsed = (self._loop.time() - started) * 1000
+            return self._take(Outcome("invalid", duration_ms=elapsed, reason=f"unexpected {kind}"))
+        try:
+            rss_kb = max(int(msg.get("rss_kb", 0)), self._peak_kb)
+            duration = float(msg.get("init_ms" if not request_id else "duration_ms", 0.0))
+        except (TypeError, ValueError):
+            self._broken = True
+            self.kill()
+            return self._take(Outcome("invalid", reason="bad numbers in reply"))
+        if rss_kb > self._limit_kb:
+            # Over the limit between two samples: the kernel would have killed it.
+            self.kill()
+            return self._take(Outcome("oom", duration_ms=duration, rss_kb=rss_kb))
+        if kind == "init_error" or "error" in msg:
+            error = msg.get("error")
+            if not isinstance(error, dict):
+                self._broken = True
+                self.kill()
+                return self._take(Outcome("invalid", reason="error is not an object"))
+            return self._take(Outcome("error", error=error, duration_ms=duration, rss_kb=rss_kb))
+        return self._take(
+            Outcome("ok", payload=msg.get("payload"), duration_ms=duration, rss_kb=rss_kb)
+        )
+
+    async def _crashed(self, started: float) -> Outcome:
+        """The channel ended: wait for the exit status, killing the worker if it lingers."""
+        status: int | None = None
+        for _ in range(2):
+            try:
+                status = await asyncio.wait_for(asyncio.shield(self.exited), 1.0)
+                break
+            except TimeoutError:
+                self.kill()
+        elapsed = (self._loop.time() - started) * 1000
+        self._broken = True
+        return self._take(
+            Outcome("crash", duration_ms=elapsed, rss_kb=self._peak_kb, status=status)
+        )
+
+    def _take(self, outcome: Outcome) -> Outcome:
+        """Attach this exchange's output to ``outcome`` and start afresh."""
+        self._read_output(drain=True)
+        outcome.output = bytes(self._out)
+        outcome.dropped = self._dropped
+        self._out.clear()
+        self._dropped = 0
+        return outcome
+
+    def _watch(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        rss = self.rss_kb()
+        if rss > self._limit_kb:
+            self.kill()
+            waiter.set_result(("oom", rss))
+            return
+        self._peak_kb = max(self._peak_kb, rss)
+        remaining = self._deadline - self._loop.time()
+        if remaining <= 0:
+            waiter.set_result(("timeout", None))
+            return
+        self._timer = self._loop.call_later(min(WATCH_INTERVAL, remaining), self._watch)
+
+    def _on_event(self, what: str, value: Any) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result((what, value))
+            return
+        if self._early is not None:  # before the first exchange: keep for it
+            self._early.append((what, value))
+            return
+        if self._closed:
+            return
+        if what == "eof":
+            self._broken = True
+            if self.on_lost is not None:
+                self.on_lost(self)
+        elif what in ("msg", "invalid") and not self._broken:
+            # Nobody asked: the worker is not following the protocol.
+            self._broken = True
+            self.kill()
+            if self.on_lost is not None:
+                self.on_lost(self)
+
+    # -- output ------------------------------------------------------------
+
+    def _read_output(self, drain: bool = False) -> None:
+        fd = self._out_fd
+        # Bounded per call so a flood of output cannot starve the loop. A final
+        # drain needs at most one pipe's worth: the writer blocks when it is full.
+        for _ in range(64 if drain else 16):
+            if fd is None:
+                return
+            try:
+                data = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_output()
+                return
+            room = OUTPUT_CAP - len(self._out)
+            if room > 0:
+                self._out += data[:room]
+            self._dropped += max(0, len(data) - max(room, 0))
+
+    def _close_output(self) -> None:
+        if self._out_fd is not None:
+            self._loop.remove_reader(self._out_fd)
+            os.close(self._out_fd)
+            self._out_fd = None
+
+
+class _Channel(asyncio.BufferedProtocol):
+    """Frames in, events out: ``msg``, ``invalid`` or ``eof`` to the worker.
+
+    A buffered protocol reads into one preallocated buffer: the default
+    ``recv(256 KiB)`` allocates a fresh 256 KiB object per read, which costs
+    more than the rest of a small round trip.
+    """
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        self._worker = worker
+        self._decoder = protocol.FrameDecoder()
+        self._view = memoryview(bytearray(1 << 16))
+        self._broken = False
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._broken:
+            return
+        try:
+            messages = self._decoder.feed(bytes(self._view[:nbytes]))
+        except protocol.ProtocolError as exc:
+            self._broken = True
+            self._worker._on_event("invalid", str(exc))
+            return
+        for msg in messages:
+            self._worker._on_event("msg", msg)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._worker._on_event("eof", None)

@@ -1,0 +1,171 @@
+"""Messages between the proxy and the processes that run edge functions.
+
+This module is imported on both sides of the sandbox wall, so it uses the
+standard library only.
+
+Two channels carry JSON objects, each with a type under the key ``"t"``:
+
+* **Worker channel** (one per execution environment): an ``AF_UNIX``
+  ``SOCK_STREAM`` socketpair. A frame is a 4-byte big-endian length and that
+  many bytes of UTF-8 JSON. Events and results can be megabytes, hence a
+  stream with explicit framing.
+
+  ====================  =========================================================
+  proxy -> worker       ``invoke {id, deadline_ms, event}``
+  worker -> proxy       ``ready {init_ms, rss_kb, tmp}`` once, after the handler
+                        module imported; or ``init_error {error, init_ms, rss_kb}``
+                        (the worker then exits)
+  worker -> proxy       ``result {id, duration_ms, rss_kb, payload | error}``,
+                        one per ``invoke``
+  ====================  =========================================================
+
+* **Control channel** (one per pool, to its zygote): an ``AF_UNIX``
+  ``SOCK_SEQPACKET`` socketpair, one JSON object per packet, so a spawn request
+  and the file descriptors it hands over (``SCM_RIGHTS``) arrive together.
+
+  ====================  =========================================================
+  proxy -> zygote       ``spawn {spec}`` + fds ``[channel, output]``
+  zygote -> proxy       ``hello {pid}`` once; ``spawned {pid}`` or
+                        ``spawn_failed {error}`` per spawn, in order;
+                        ``exit {pid, status}`` (a ``waitpid`` status) per worker
+  ====================  =========================================================
+
+Anything else on a worker channel (a bad length, bytes that are not a JSON
+object, a message nobody asked for) is a protocol error: the proxy kills that
+worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "CONTROL_MAX",
+    "MAX_FRAME",
+    "BlockingChannel",
+    "FrameDecoder",
+    "ProtocolError",
+    "decode",
+    "encode",
+    "recv_control",
+    "send_control",
+]
+
+HEADER = struct.Struct(">I")
+# Lambda's synchronous invoke payload limit is 6 MB each way (gettingstarted-limits.md);
+# the frame cap leaves room for JSON escaping of such a payload.
+MAX_FRAME = 64 * 1024 * 1024
+CONTROL_MAX = 64 * 1024
+
+Message = dict[str, Any]
+
+
+class ProtocolError(Exception):
+    """A peer broke the framing or sent something that is not a message."""
+
+
+def encode(msg: Mapping[str, Any], *, default: Callable[[Any], Any] | None = None) -> bytes:
+    """One frame. Raises ``TypeError``/``ValueError`` when ``msg`` is not JSON-serializable."""
+    body = json.dumps(msg, ensure_ascii=False, separators=(",", ":"), default=default).encode(
+        "utf-8", "surrogatepass"
+    )
+    if len(body) > MAX_FRAME:
+        raise ValueError(f"message of {len(body)} bytes is over the {MAX_FRAME}-byte frame limit")
+    return HEADER.pack(len(body)) + body
+
+
+def decode(body: bytes) -> Message:
+    """A frame body as a message, or ``ProtocolError``."""
+    try:
+        msg = json.loads(body)
+    except ValueError as exc:  # includes UnicodeDecodeError and JSONDecodeError
+        raise ProtocolError(f"frame is not JSON: {exc}") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("t"), str):
+        raise ProtocolError("frame is not a message object")
+    return msg
+
+
+class FrameDecoder:
+    """Turns a byte stream into messages; keeps partial frames between calls."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Message]:
+        buf = self._buf
+        if not buf and len(data) >= HEADER.size:
+            # Fast path: exactly one whole frame, the usual case for a round trip.
+            (size,) = HEADER.unpack_from(data)
+            if size + HEADER.size == len(data) and size <= MAX_FRAME:
+                return [decode(data[HEADER.size :])]
+        buf += data
+        out: list[Message] = []
+        while len(buf) >= HEADER.size:
+            (size,) = HEADER.unpack_from(buf)
+            if size > MAX_FRAME:
+                raise ProtocolError(f"frame length {size} is over the limit")
+            end = HEADER.size + size
+            if len(buf) < end:
+                break
+            body = bytes(buf[HEADER.size : end])
+            del buf[:end]
+            out.append(decode(body))
+        return out
+
+
+class BlockingChannel:
+    """The worker's end of its channel: blocking reads and writes of whole frames."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._decoder = FrameDecoder()
+        self._pending: deque[Message] = deque()
+
+    def recv(self) -> Message | None:
+        """The next message, or None when the proxy closed the channel."""
+        while not self._pending:
+            data = self._sock.recv(1 << 16)
+            if not data:
+                return None
+            self._pending.extend(self._decoder.feed(data))
+        return self._pending.popleft()
+
+    def send(self, frame: bytes) -> None:
+        self._sock.sendall(frame)
+
+
+def send_control(sock: socket.socket, msg: Mapping[str, Any], fds: Iterable[int] = ()) -> None:
+    """One control packet, with ``fds`` attached."""
+    data = json.dumps(msg, separators=(",", ":")).encode()
+    if len(data) > CONTROL_MAX:
+        raise ValueError("control message too large")
+    socket.send_fds(sock, [data], list(fds))
+
+
+def recv_control(sock: socket.socket) -> tuple[Message | None, list[int]]:
+    """One control packet and its fds; ``(None, [])`` at end of stream."""
+    data, fds, _flags, _addr = socket.recv_fds(sock, CONTROL_MAX, 4)
+    if not data:
+        for fd in fds:
+            _close_quietly(fd)
+        return None, []
+    try:
+        return decode(data), fds
+    except ProtocolError:
+        for fd in fds:
+            _close_quietly(fd)
+        raise
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)

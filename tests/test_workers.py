@@ -1,0 +1,496 @@
+"""edgesim.workers: real worker processes running real handler packages.
+
+Handlers live in tests/fixtures/functions/workers_app/app.py, one per behavior.
+Nothing is mocked; waits poll the pool's stats with a deadline instead of
+asserting on timing.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgesim.config.schema import FunctionConfig
+from edgesim.workers import FunctionPool, InvokeResult
+from edgesim.workers.limits import TMP_BYTES
+
+APP = Path(__file__).parent / "fixtures" / "functions" / "workers_app"
+WORKERS = Path(__file__).parents[1] / "edgesim" / "workers"
+
+PoolFactory = Callable[..., FunctionPool]
+
+
+@pytest.fixture
+async def make_pool() -> AsyncIterator[PoolFactory]:
+    pools: list[FunctionPool] = []
+
+    def factory(handler: str, *, code: Path = APP, log_dir: Path | None = None, **limits: Any):
+        config = FunctionConfig(
+            name="demo", runtime="python3.12", code=code, handler=handler, **limits
+        )
+        pool = FunctionPool(config, log_dir=log_dir)
+        pools.append(pool)
+        return pool
+
+    yield factory
+    for pool in pools:
+        await pool.close()
+
+
+async def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
+    """Poll ``check`` until it holds; fail after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while not check():
+        assert loop.time() < end, "condition never became true"
+        await asyncio.sleep(0.01)
+
+
+def pid_gone(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists()
+
+
+def between(logs: tuple[str, ...], request_id: str) -> list[str]:
+    """The function's own lines: after START, before END."""
+    start = logs.index(f"START RequestId: {request_id} Version: 1")
+    end = logs.index(f"END RequestId: {request_id}")
+    return list(logs[start + 1 : end])
+
+
+def report(result: InvokeResult) -> str:
+    return next(line for line in result.logs if line.startswith("REPORT "))
+
+
+# -- results and reuse -------------------------------------------------------
+
+
+async def test_ok_result_and_lambda_log_lines(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.echo")
+    result = await pool.invoke({"n": 1, "s": "é"})
+
+    assert result.kind == "ok"
+    assert result.payload["event"] == {"n": 1, "s": "é"}
+    assert result.error is None
+    assert uuid.UUID(result.request_id).version == 4
+    assert result.billed_ms >= 1
+    assert result.max_memory_mb > 0
+    rid = result.request_id
+    # Init output comes before START, as in CloudWatch.
+    assert result.logs[0] == "init: module imported"
+    assert between(result.logs, rid) == ["echo {'n': 1, 's': 'é'}"]
+    fields = report(result).split("\t")
+    assert fields[0] == f"REPORT RequestId: {rid}"
+    assert re.fullmatch(r"Duration: \d+\.\d\d ms", fields[1])
+    assert fields[2] == f"Billed Duration: {result.billed_ms} ms"
+    assert fields[3] == "Memory Size: 128 MB"
+    assert fields[4] == f"Max Memory Used: {result.max_memory_mb} MB"
+    assert re.fullmatch(r"Init Duration: \d+\.\d\d ms", fields[5])
+
+
+async def test_warm_environment_keeps_module_state(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.counter")
+    results = [await pool.invoke({}) for _ in range(3)]
+    assert [r.payload["calls"] for r in results] == [1, 2, 3]
+    assert len({r.payload["pid"] for r in results}) == 1
+
+
+async def test_cold_start_reported_once(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.counter")
+    first = await pool.invoke({})
+    second = await pool.invoke({})
+    assert first.init_duration_ms is not None and first.init_duration_ms > 0
+    assert "Init Duration" in report(first)
+    assert second.init_duration_ms is None
+    assert "Init Duration" not in report(second)
+    assert pool.stats()["cold_starts"] == 1
+    assert pool.stats()["invocations"] == 2
+
+
+async def test_idle_environment_is_reaped(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.counter", idle_timeout=0.2)
+    pid = (await pool.invoke({})).payload["pid"]
+    assert pool.stats()["warm"] == 1
+    await eventually(lambda: pool.stats()["environments"] == 0)
+    await eventually(lambda: pid_gone(pid))
+    again = await pool.invoke({})
+    assert again.payload == {"calls": 1, "pid": again.payload["pid"]}
+    assert again.init_duration_ms is not None
+
+
+async def test_prewarm_starts_environments_and_keeps_them(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.sleep", prewarm=1, concurrency=3, idle_timeout=0.1)
+    await pool.start()
+    assert pool.stats()["warm"] == 1
+    first = await pool.invoke({})
+    assert first.init_duration_ms is None
+    assert pool.stats()["cold_starts"] == 0
+    # Two at once: one prewarmed, one cold; the cold one ages out, the floor stays.
+    both = await asyncio.gather(pool.invoke({"seconds": 0.2}), pool.invoke({"seconds": 0.2}))
+    assert {r.kind for r in both} == {"ok"}
+    assert pool.stats()["cold_starts"] == 1
+    await eventually(lambda: pool.stats()["environments"] == 1)
+    await asyncio.sleep(0.3)
+    assert pool.stats()["environments"] == 1
+
+
+async def test_throttles_when_every_environment_is_busy(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.sleep", concurrency=1)
+    slow = asyncio.create_task(pool.invoke({"seconds": 1}))
+    await eventually(lambda: pool.stats()["busy"] == 1)
+    throttled = await pool.invoke({})
+    assert throttled.kind == "throttled"
+    assert throttled.payload is None and throttled.logs == ()
+    assert (await slow).kind == "ok"
+    assert pool.stats()["throttles"] == 1
+    assert (await pool.invoke({})).kind == "ok"
+
+
+# -- function errors ---------------------------------------------------------
+
+
+async def test_exception_gives_lambda_error_payload(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.fail")
+    result = await pool.invoke({"action": "launch"})
+    assert result.kind == "error"
+    assert result.error is not None
+    assert result.error["errorType"] == "KeyError"
+    assert result.error["errorMessage"] == "'launch'"
+    assert result.error["requestId"] == result.request_id
+    trace = result.error["stackTrace"]
+    assert len(trace) == 1
+    assert trace[0].startswith('  File "') and "line" in trace[0] and ", in fail\n" in trace[0]
+    lines = between(result.logs, result.request_id)
+    assert lines[0] == "[ERROR] KeyError: 'launch'"
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[2].startswith("\u00a0\u00a0File ")
+    # The environment survives a function error.
+    assert pool.stats()["warm"] == 1
+    assert pool.stats()["errors"] == 1
+
+
+@pytest.mark.parametrize(
+    ("handler", "error_type", "message"),
+    [
+        (
+            "imports_missing.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'imports_missing': No module named 'not_a_module_anywhere'",
+        ),
+        (
+            "no_such_module.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'no_such_module': No module named 'no_such_module'",
+        ),
+        ("app.nope", "Runtime.HandlerNotFound", "Handler 'nope' missing on module 'app'"),
+        ("nodots", "Runtime.MalformedHandlerName", "Bad handler 'nodots': "),
+        ("raises_at_import.handler", "ValueError", "bad configuration"),
+    ],
+)
+async def test_init_errors_discard_the_environment(
+    make_pool: PoolFactory, handler: str, error_type: str, message: str
+) -> None:
+    pool = make_pool(handler)
+    result = await pool.invoke({})
+    assert result.kind == "error"
+    assert result.error is not None
+    assert result.error["errorType"] == error_type
+    assert result.error["errorMessage"].startswith(message)
+    assert result.init_duration_ms is not None
+    start = result.logs.index(f"START RequestId: {result.request_id} Version: 1")
+    assert any(line.startswith(f"[ERROR] {error_type}: ") for line in result.logs[:start])
+    assert pool.stats()["environments"] == 0
+    again = await pool.invoke({})
+    assert again.kind == "error", again
+    assert pool.stats()["cold_starts"] == 2
+
+
+async def test_syntax_error_in_handler_module(make_pool: PoolFactory, tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def handler(event, context)\n    return 1\n")
+    result = await make_pool("broken.handler", code=tmp_path).invoke({})
+    assert result.kind == "error"
+    assert result.error is not None
+    assert result.error["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert result.error["errorMessage"].startswith("Syntax error in module 'broken': ")
+    assert "broken.py" in result.error["stackTrace"][0]
+
+
+async def test_dotted_handler_module(make_pool: PoolFactory) -> None:
+    result = await make_pool("pkg.mod.handler").invoke({})
+    assert result.payload == {"where": "pkg.mod"}
+
+
+async def test_unserializable_return_is_a_marshal_error(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.unmarshallable")
+    result = await pool.invoke({})
+    assert result.kind == "error"
+    assert result.error == {
+        "errorMessage": "Unable to marshal response: Object of type set is not JSON serializable",
+        "errorType": "Runtime.MarshalError",
+        "requestId": result.request_id,
+        "stackTrace": [],
+    }
+    assert pool.stats()["warm"] == 1
+
+
+# -- faults: the worker is killed and replaced ---------------------------------
+
+
+async def test_timeout_kills_and_replaces(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.sleep")
+    pid = (await pool.invoke({})).payload["pid"]
+    result = await pool.invoke({"seconds": 30}, timeout=0.3)
+    rid = result.request_id
+    assert result.kind == "timeout"
+    assert result.error == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {rid} Error: Task timed out after 0.30 seconds",
+    }
+    assert result.duration_ms == pytest.approx(300)
+    assert re.fullmatch(
+        rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {rid} Task timed out after 0\.30 seconds",
+        result.logs[-1],
+    )
+    await eventually(lambda: pid_gone(pid))
+    after = await pool.invoke({})
+    assert after.kind == "ok"
+    assert after.payload["pid"] != pid
+    assert after.init_duration_ms is not None
+    assert pool.stats()["timeouts"] == 1
+
+
+@pytest.mark.parametrize(
+    ("handler", "event", "reason"),
+    [
+        ("app.exit_process", {"code": 1}, "Runtime exited with error: exit status 1"),
+        ("app.exit_process", {"code": 3}, "Runtime exited with error: exit status 3"),
+        ("app.exit_cleanly", {}, "Runtime exited without providing a reason"),
+        ("app.segfault", {}, "Runtime exited with error: signal: segmentation fault"),
+    ],
+)
+async def test_worker_that_dies_is_replaced(
+    make_pool: PoolFactory, handler: str, event: dict[str, Any], reason: str
+) -> None:
+    pool = make_pool(handler)
+    result = await pool.invoke(event)
+    rid = result.request_id
+    assert result.kind == "crash"
+    assert result.error == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {rid} Error: {reason}",
+    }
+    assert result.logs[-2:] == (f"RequestId: {rid} Error: {reason}", "Runtime.ExitError")
+    assert pool.stats()["environments"] == 0
+    assert pool.stats()["crashes"] == 1
+
+
+async def test_sigkill_from_outside(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.sleep")
+    pid = (await pool.invoke({})).payload["pid"]
+    running = asyncio.create_task(pool.invoke({"seconds": 30}))
+    await eventually(lambda: pool.stats()["busy"] == 1)
+    os.kill(pid, signal.SIGKILL)
+    result = await running
+    assert result.kind == "crash"
+    assert result.error is not None
+    assert result.error["errorMessage"].endswith("Runtime exited with error: signal: killed")
+    # Killed while idle: noticed, dropped, replaced on the next invocation.
+    pid = (await pool.invoke({})).payload["pid"]
+    os.kill(pid, signal.SIGKILL)
+    await eventually(lambda: pool.stats()["environments"] == 0)
+    after = await pool.invoke({})
+    assert after.kind == "ok" and after.payload["pid"] != pid
+
+
+async def test_memory_over_the_limit_is_killed(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.hog", memory=128)
+    small = await pool.invoke({"mb": 16})
+    assert small.kind == "ok"
+    assert small.max_memory_mb >= 16
+    result = await pool.invoke({"mb": 400})
+    rid = result.request_id
+    assert result.kind == "oom"
+    assert result.error == {
+        "errorType": "Runtime.OutOfMemory",
+        "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: signal: killed",
+    }
+    assert result.max_memory_mb == 128
+    assert "\tMax Memory Used: 128 MB" in report(result)
+    assert result.logs[-1] == "Runtime.OutOfMemory"
+    after = await pool.invoke({"mb": 1})
+    assert after.kind == "ok"
+    assert pool.stats()["oom"] == 1
+
+
+async def test_megabytes_of_output_are_truncated(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.chatter")
+    result = await pool.invoke({"lines": 100_000})  # 10 MB
+    assert result.kind == "ok" and result.payload == "spoke"
+    lines = between(result.logs, result.request_id)
+    assert len("\n".join(lines[:-1])) <= 256 * 1024
+    assert lines[-1].startswith("[edgesim] ") and "dropped" in lines[-1]
+    quiet = await pool.invoke({"lines": 1})
+    assert between(quiet.logs, quiet.request_id) == ["y" * 99]
+
+
+async def test_garbage_on_the_protocol_is_invalid(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.garbage")
+    result = await pool.invoke({})
+    assert result.kind == "invalid"
+    assert result.error is not None
+    assert result.error["errorType"] == "Runtime.InvalidResponse"
+    await eventually(lambda: pool.stats()["environments"] == 0)
+    assert pool.stats()["invalid"] == 1
+
+
+# -- the sandbox ---------------------------------------------------------------
+
+LAMBDA_VARIABLES = {
+    "_HANDLER",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "LANG",
+    "PATH",
+    "PYTHONPATH",
+    "TZ",
+    "TMPDIR",  # only where a private /tmp mount is not possible
+}
+
+
+async def test_environment_has_only_lambda_variables(
+    make_pool: PoolFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGESIM_TEST_SECRET", "hunter2-secret")
+    result = await make_pool("app.environment", memory=256).invoke({})
+    env = result.payload["environ"]
+    assert set(env) <= LAMBDA_VARIABLES
+    assert "hunter2-secret" not in repr(result.payload)
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "us-east-1.demo"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "1"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/us-east-1.demo"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["LAMBDA_TASK_ROOT"] == env["PYTHONPATH"] == str(APP.resolve())
+    assert env["TZ"] == ":UTC"
+    assert result.payload["cwd"] == str(APP.resolve())
+    assert result.payload["path"][0] == str(APP.resolve())
+
+
+async def test_each_environment_has_a_private_tmp(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.tmp_files", concurrency=2)
+    marker_a, marker_b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
+    a, b = await asyncio.gather(
+        pool.invoke({"marker": marker_a, "seconds": 0.3}),
+        pool.invoke({"marker": marker_b, "seconds": 0.3}),
+    )
+    assert a.payload["pid"] != b.payload["pid"]
+    assert a.payload["files"] == [marker_a]
+    assert b.payload["files"] == [marker_b]
+    if os.geteuid() == 0:
+        assert a.payload["tmp"] == "/tmp"  # bind-mounted in a private mount namespace
+    await pool.close()
+    leftovers = list(Path(tempfile.gettempdir()).glob(f"edgesim-env-*/{marker_a}"))
+    assert leftovers == []
+
+
+async def test_tmp_falls_back_to_tmpdir_when_code_is_under_tmp(
+    make_pool: PoolFactory, tmp_path: Path
+) -> None:
+    shutil.copy(APP / "app.py", tmp_path / "app.py")
+    result = await make_pool("app.tmp_files", code=tmp_path).invoke({"marker": "m"})
+    assert result.payload["files"] == ["m"]
+    assert result.payload["tmp"] != "/tmp"
+
+
+async def test_file_size_limit_is_the_tmp_size(make_pool: PoolFactory) -> None:
+    result = await make_pool("app.file_size").invoke({"limit": TMP_BYTES})
+    assert result.payload["errno"] == result.payload["efbig"]
+
+
+async def test_context_object(make_pool: PoolFactory) -> None:
+    result = await make_pool("app.context_info", timeout=5.0).invoke({})
+    ctx = result.payload
+    assert ctx["function_name"] == "us-east-1.demo"
+    assert ctx["function_version"] == "1"
+    assert ctx["invoked_function_arn"] == (
+        "arn:aws:lambda:us-east-1:123456789012:function:us-east-1.demo:1"
+    )
+    assert ctx["memory_limit_in_mb"] == "128"
+    assert ctx["aws_request_id"] == result.request_id
+    assert ctx["log_group_name"] == "/aws/lambda/us-east-1.demo"
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[1\][0-9a-f]{32}", ctx["log_stream_name"])
+    assert ctx["identity"] == ["CognitoIdentity", None, None]
+    assert ctx["client_context"] is None
+    assert 0 < ctx["remaining"] <= 5000
+
+
+async def test_logging_format(make_pool: PoolFactory) -> None:
+    result = await make_pool("app.log_lines").invoke({})
+    rid = result.request_id
+    lines = between(result.logs, rid)
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    assert len(lines) == 3
+    assert re.fullmatch(rf"\[WARNING\]\t{stamp}\t{rid}\tcareful 1", lines[0])
+    assert re.fullmatch(rf"\[INFO\]\t{stamp}\t{rid}\thello info", lines[1])
+    assert lines[2] == "to stderr"
+
+
+async def test_log_file_is_the_log_group(make_pool: PoolFactory, tmp_path: Path) -> None:
+    pool = make_pool("app.echo", log_dir=tmp_path)
+    first = await pool.invoke({"n": 1})
+    second = await pool.invoke({"n": 2})
+    text = (tmp_path / "us-east-1.demo.log").read_text()
+    assert text == "\n".join(first.logs + second.logs) + "\n"
+
+
+async def test_close_kills_every_worker(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.sleep", concurrency=3)
+    results = await asyncio.gather(*(pool.invoke({"seconds": 0.1}) for _ in range(3)))
+    pids = {r.payload["pid"] for r in results}
+    assert len(pids) == 3
+    await pool.close()
+    assert all(pid_gone(pid) for pid in pids)
+    with pytest.raises(RuntimeError):
+        await pool.invoke({})
+
+
+def test_sandbox_side_imports_only_the_standard_library() -> None:
+    """What runs next to user code loads nothing of edgesim but these modules."""
+    inside = {"bootstrap", "runtime", "protocol", "limits"}
+    for name in inside:
+        tree = ast.parse((WORKERS / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.module is None, f"{name}: from .{node.module}"
+                assert {a.name for a in node.names} <= inside, name
+            elif isinstance(node, ast.ImportFrom):
+                assert node.module is not None
+                top = node.module.split(".")[0]
+                assert top == "__future__" or top in sys.stdlib_module_names, (name, top)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert alias.name.split(".")[0] in sys.stdlib_module_names, (name, alias)
+
+
+Invoke = Callable[[Any], Awaitable[InvokeResult]]
