@@ -75,6 +75,7 @@ class Case:
     name: str  # for the table
     server: str  # "origin", "proxy" or "edge"
     cache: str | None = None  # the edge's cache policy
+    viewer_function: bool = False  # a no-op Python viewer-request function on the behavior
 
 
 CASES = (
@@ -82,11 +83,13 @@ CASES = (
     Case("hit", "edgesim hit", "edge", "CachingOptimized"),
     Case("proxy", "ClientSession proxy", "proxy"),
     Case("miss", "edgesim miss", "edge", "CachingDisabled"),
+    Case("hook", "edgesim hit + viewer-request fn", "edge", "CachingOptimized", True),
 )
 RATIOS = (
     # (numerator, denominator, label, minimum, aim)
     ("hit", "bare", "edgesim hit / bare aiohttp", 1.0, 1.15),
     ("miss", "proxy", "edgesim miss / ClientSession proxy", 2.0, 2.0),
+    ("hook", "hit", "hit with a no-op viewer-request fn / hit without", 0.5, 0.5),
 )
 
 
@@ -338,8 +341,10 @@ def run_wrk(port: int, path: str, seconds: int, connections: int) -> dict[str, A
 # --- the cases -------------------------------------------------------------------------
 
 
-def edge_config(path: Path, port: int, admin_port: int, origin_port: int, cache: str) -> None:
-    path.write_text(
+def edge_config(
+    path: Path, port: int, admin_port: int, origin_port: int, cache: str, function: bool
+) -> None:
+    text = (
         f"listen: 127.0.0.1:{port}\n"
         f"admin_listen: 127.0.0.1:{admin_port}\n"
         "origins:\n"
@@ -349,6 +354,17 @@ def edge_config(path: Path, port: int, admin_port: int, origin_port: int, cache:
         "  origin: app\n"
         f"  cache: {cache}\n"
     )
+    if function:
+        text += (
+            "  functions: {viewer-request: noop}\n"
+            "functions:\n"
+            "  noop:\n"
+            "    runtime: python3.12\n"
+            f"    code: {PEERS}\n"
+            "    handler: noop_function.handler\n"
+            "    prewarm: 4\n"
+        )
+    path.write_text(text)
 
 
 def start_server(
@@ -365,7 +381,7 @@ def start_server(
         assert case.cache is not None
         admin_port = free_port()
         config = workdir / f"edge-{case.key}.yaml"
-        edge_config(config, port, admin_port, origin_port, case.cache)
+        edge_config(config, port, admin_port, origin_port, case.cache, case.viewer_function)
         argv = [
             python,
             "-m",

@@ -3,7 +3,8 @@
 The pipeline depends only on the ``Invoker`` protocol (give it a function
 name and an event, get an ``InvokeResult``); ``FunctionInvoker`` is the real
 one, backed by sandboxed worker processes. Each invocation's log lines go to
-the function's log file and, when ``echo`` is given, to the console.
+the function's log file and, when ``echo`` is given, to the console (one
+call per invocation with its lines joined).
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ class FunctionInvoker:
 
     async def invoke(self, function: str, event: Any) -> InvokeResult:
         result = await self.pools[function].invoke(event)
-        if self._echo is not None:
-            for line in result.logs:
-                self._echo(f"[{function}] {line}")
+        if self._echo is not None and result.logs:
+            # One write per invocation: the console is on the request path.
+            self._echo("\n".join(f"[{function}] {line}" for line in result.logs))
         return result
 
     async def close(self) -> None:

@@ -95,8 +95,8 @@ def function_log_dir(config: Config) -> Path:
     return Path(tempfile.gettempdir()) / "edgesim" / config.distribution.id / "logs"
 
 
-def _print_log_line(line: str) -> None:
-    print(line, flush=True)
+def _print_log_lines(lines: str) -> None:
+    print(lines, flush=True)
 
 
 async def serve(
@@ -115,7 +115,7 @@ async def serve(
         site = web.TCPSite(demo_runner, "127.0.0.1", 0)
         await site.start()
         config = with_demo_origin(config, int(demo_runner.addresses[0][1]))
-    edge = Edge(config, log_dir=function_log_dir(config), echo=_print_log_line)
+    edge = Edge(config, log_dir=function_log_dir(config), echo=_print_log_lines)
     await edge.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
