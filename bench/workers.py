@@ -8,7 +8,9 @@
 * warm: ``FunctionPool.invoke`` on a warm environment, for an empty event
   and for a ~1 KB CloudFront viewer-request event the handler returns;
 * floor: the same length-prefixed JSON frames bounced off a bare Python
-  child process over a socketpair, i.e. what any Python worker IPC costs.
+  child process over a socketpair, i.e. what any Python worker IPC costs;
+  measured in rounds alternating with the warm pool, so that both see the
+  same machine.
 """
 
 from __future__ import annotations
@@ -74,9 +76,13 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {p50:8.1f} µs   p99 {p99:8.1f} µs   (n={n})"
 
 
+# Shown with the results: the numbers mean little on a busy machine.
+def load() -> str:
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
 async def warm(pool: FunctionPool, event: Any, count: int) -> list[float]:
-    for _ in range(200):
-        await pool.invoke(event)
     samples = []
     for _ in range(count):
         start = time.perf_counter()
@@ -101,6 +107,7 @@ async def cold(count: int) -> tuple[list[float], list[float]]:
         for _ in range(count):
             while pool.stats()["environments"]:
                 await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)  # let the last one's teardown finish: a quiet machine
             start = time.perf_counter()
             result = await pool.invoke({})
             totals.append((time.perf_counter() - start) * 1e6)
@@ -128,55 +135,70 @@ class _Echo(asyncio.BufferedProtocol):
             self.waiter.set_result(msg)
 
 
-async def floor(event: Any, count: int) -> list[float]:
-    ours, theirs = socket.socketpair()
-    root = str(Path(__file__).resolve().parents[1])
-    child = subprocess.Popen(
-        [sys.executable, "-c", ECHO_CHILD, str(theirs.fileno())],
-        pass_fds=(theirs.fileno(),),
-        cwd=root,
-    )
-    theirs.close()
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_unix_connection(_Echo, sock=ours)
-    samples = []
-    try:
-        for i in range(count + 200):
+class Floor:
+    """A bare Python child that bounces frames back: the IPC cost any worker pays."""
+
+    async def __aenter__(self) -> Floor:
+        ours, theirs = socket.socketpair()
+        root = str(Path(__file__).resolve().parents[1])
+        self.child = subprocess.Popen(
+            [sys.executable, "-c", ECHO_CHILD, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            cwd=root,
+        )
+        theirs.close()
+        self.loop = asyncio.get_running_loop()
+        self.transport, self.proto = await self.loop.create_unix_connection(_Echo, sock=ours)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.transport.close()  # the child sees end of stream and exits
+        await self.loop.run_in_executor(None, self.child.wait)
+
+    async def bounce(self, event: Any, count: int) -> list[float]:
+        samples = []
+        for i in range(count):
             start = time.perf_counter()
-            proto.waiter = loop.create_future()
-            transport.write(encode({"t": "invoke", "id": str(i), "deadline_ms": 0, "event": event}))
-            await proto.waiter
-            if i >= 200:
-                samples.append((time.perf_counter() - start) * 1e6)
-    finally:
-        transport.close()  # the child sees end of stream and exits
-        await loop.run_in_executor(None, child.wait)
-    return samples
+            self.proto.waiter = self.loop.create_future()
+            frame = encode({"t": "invoke", "id": str(i), "deadline_ms": 0, "event": event})
+            self.transport.write(frame)
+            await self.proto.waiter
+            samples.append((time.perf_counter() - start) * 1e6)
+        return samples
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"event loop: {args.loop}, python {sys.version.split()[0]}")
+    print(f"event loop: {args.loop}, python {sys.version.split()[0]}, load {load()}")
     totals, inits = await cold(args.cold)
-    print(f"cold start, end to end       {percentiles(totals)}")
-    print(f"  of which Init Duration     {percentiles(inits)}")
+    print(f"cold start, end to end        {percentiles(totals)}")
+    print(f"  of which Init Duration      {percentiles(inits)}")
     for name, handler, event in (
         ("empty event", "app.counter", {}),
         ("1 KB viewer-request", "app.passthrough", EVENT),
     ):
         config = FunctionConfig(name="bench", runtime="python3.12", code=APP, handler=handler)
         pool = FunctionPool(config)
+        ours: list[float] = []
+        bare: list[float] = []
         try:
-            samples = await warm(pool, event, args.warm)
+            async with Floor() as floor:
+                await warm(pool, event, 500)
+                await floor.bounce(event, 500)
+                # Alternate short rounds so both see the same machine noise.
+                for _ in range(args.rounds):
+                    ours += await warm(pool, event, args.warm // args.rounds)
+                    bare += await floor.bounce(event, args.warm // args.rounds)
         finally:
             await pool.close()
-        print(f"warm invoke, {name:<17}{percentiles(samples)}")
-        print(f"  bare IPC floor, same frames{percentiles(await floor(event, args.warm))}")
+        print(f"warm invoke, {name:<20} {percentiles(ours)}")
+        print(f"  bare IPC floor, same frames {percentiles(bare)}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm", type=int, default=20_000)
     parser.add_argument("--cold", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
     if args.loop == "uvloop":

@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +270,15 @@ async def test_timeout_kills_and_replaces(make_pool: PoolFactory) -> None:
     assert pool.stats()["timeouts"] == 1
 
 
+async def test_timeout_escalates_to_sigkill(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.stubborn")
+    pid = (await pool.invoke({"seconds": 0})).payload["pid"]  # now ignores SIGTERM
+    result = await pool.invoke({"seconds": 30}, timeout=0.3)
+    assert result.kind == "timeout"
+    await eventually(lambda: pid_gone(pid))
+    assert (await pool.invoke({"seconds": 0})).kind == "ok"
+
+
 @pytest.mark.parametrize(
     ("handler", "event", "reason"),
     [
@@ -291,6 +300,8 @@ async def test_worker_that_dies_is_replaced(
         "errorMessage": f"RequestId: {rid} Error: {reason}",
     }
     assert result.logs[-2:] == (f"RequestId: {rid} Error: {reason}", "Runtime.ExitError")
+    if handler == "app.exit_process":  # what it printed before dying is kept
+        assert between(result.logs, rid) == ["last words"]
     assert pool.stats()["environments"] == 0
     assert pool.stats()["crashes"] == 1
 
@@ -311,6 +322,17 @@ async def test_sigkill_from_outside(make_pool: PoolFactory) -> None:
     await eventually(lambda: pool.stats()["environments"] == 0)
     after = await pool.invoke({})
     assert after.kind == "ok" and after.payload["pid"] != pid
+
+
+async def test_zygote_death_takes_its_workers_and_is_replaced(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.sleep")
+    first = (await pool.invoke({})).payload
+    os.kill(first["zygote"], signal.SIGKILL)
+    await eventually(lambda: pid_gone(first["pid"]))  # PR_SET_PDEATHSIG
+    await eventually(lambda: pool.stats()["environments"] == 0)
+    after = await pool.invoke({})
+    assert after.kind == "ok"
+    assert after.payload["zygote"] != first["zygote"]
 
 
 async def test_memory_over_the_limit_is_killed(make_pool: PoolFactory) -> None:
@@ -493,6 +515,3 @@ def test_sandbox_side_imports_only_the_standard_library() -> None:
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     assert alias.name.split(".")[0] in sys.stdlib_module_names, (name, alias)
-
-
-Invoke = Callable[[Any], Awaitable[InvokeResult]]

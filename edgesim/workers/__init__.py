@@ -7,7 +7,9 @@ Layers, each importing only those above it:
     runtime       the Lambda Python runtime (runs inside the worker)
     bootstrap     the zygote and the workers it forks (runs inside the sandbox)
     logs          Lambda's START/END/REPORT lines and platform error payloads
-    process       the proxy's handle on one worker: invoke, watch, kill
+    watchdog      one timer sampling busy workers' memory and deadlines
+    process       the proxy's handle on one worker: invoke, kill
+    result        InvokeResult: an invocation's outcome as Lambda reports it
     spawner       the proxy's handle on the zygote: fork workers, hear exits
     pool          one function's environments: cold start, reuse, reaping,
                   throttling; the API the pipeline calls

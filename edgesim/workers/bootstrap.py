@@ -19,6 +19,7 @@ Standard library, ``protocol``, ``limits`` and ``runtime`` only.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import selectors
 import shutil
@@ -54,6 +55,10 @@ class _Zygote:
         self.selector.register(self.wake_r, selectors.EVENT_READ)
 
     def serve(self) -> NoReturn:
+        limits.preload()
+        # Objects that exist now are shared with every worker, copy-on-write;
+        # frozen, the garbage collector never writes to (and so copies) them.
+        gc.freeze()
         self.send({"t": "hello", "pid": self.pid})
         while True:
             for key, _ in self.selector.select():

@@ -26,6 +26,7 @@ reserve and never touch. The proxy watches resident memory instead.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import resource
 import signal
@@ -43,6 +44,7 @@ __all__ = [
     "lambda_environment",
     "log_stream_name",
     "nproc_cap",
+    "preload",
     "sandbox_spec",
 ]
 
@@ -129,6 +131,11 @@ def nproc_cap() -> int:
     return tasks + PROCESSES
 
 
+def preload() -> None:
+    """Load what ``enter_sandbox`` needs, once, before the zygote forks."""
+    _libc()
+
+
 def sandbox_spec(
     env: dict[str, str], *, task_root: str, handler: str, tmp_dir: str, nproc: int, arn: str
 ) -> Sandbox:
@@ -158,7 +165,9 @@ def enter_sandbox(spec: Sandbox, zygote_pid: int) -> str:
     return tmp
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
+    """libc, loaded once (in the zygote, which calls this before forking)."""
     return ctypes.CDLL(None, use_errno=True)
 
 

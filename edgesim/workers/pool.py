@@ -24,21 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import shutil
 import tempfile
 import time
-import uuid
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..config.schema import FunctionConfig
 from . import logs
 from .limits import lambda_environment, log_stream_name, nproc_cap, sandbox_spec
-from .process import OUTPUT_CAP, Outcome, WorkerProcess
+from .process import Outcome, WorkerProcess
+from .result import InvokeResult, build_result, new_request_id, output_lines, throttled
 from .spawner import Spawner, SpawnError
+from .watchdog import Watchdog
 
 __all__ = ["INIT_TIMEOUT", "FunctionPool", "InvokeResult"]
 
@@ -48,21 +47,6 @@ VERSION = "1"  # Lambda@Edge runs a numbered version, never $LATEST
 ACCOUNT = "123456789012"
 _RECENT = 10_000  # durations kept for stats()
 _RUNTIME_DIR = str(Path(__file__).resolve().parent)
-
-
-@dataclass(frozen=True, slots=True)
-class InvokeResult:
-    """What one invocation did, as Lambda and its logs would tell it."""
-
-    kind: Literal["ok", "error", "timeout", "crash", "oom", "throttled", "invalid"]
-    payload: Any  # the handler's return value (JSON-decoded) when kind == "ok"
-    error: dict[str, Any] | None  # Lambda's error payload, None for ok and throttled
-    request_id: str
-    duration_ms: float
-    billed_ms: int
-    max_memory_mb: int
-    init_duration_ms: float | None  # on a cold start: the module import
-    logs: tuple[str, ...]  # START, the function's output, END, REPORT (+ platform errors)
 
 
 class FunctionPool:
@@ -83,6 +67,7 @@ class FunctionPool:
         self._task_root = str(Path(config.code).resolve())
         self._log = logs.LogGroup(Path(log_dir) / f"{self.function_name}.log") if log_dir else None
         self._spawner = Spawner()
+        self._watchdog = Watchdog()
         self._idle: list[WorkerProcess] = []  # a stack: most recently used last
         self._envs: set[WorkerProcess] = set()
         self._slots = 0  # environments alive or being created
@@ -109,15 +94,16 @@ class FunctionPool:
         """Run the function on ``event``; ``timeout`` (seconds) overrides the config's."""
         if self._closed:
             raise RuntimeError(f"{self.function_name}: pool is closed")
-        await self._boot()
-        request_id = str(uuid.uuid4())
+        if self._reaper is None:  # not booted yet
+            await self._boot()
+        request_id = new_request_id()
         limit = self.config.timeout if timeout is None else timeout
         init: Outcome | None = None
         if self._idle:
             worker = self._idle.pop()
         elif self._slots >= self.config.concurrency:
             self._counts["throttles"] += 1
-            return InvokeResult("throttled", None, None, request_id, 0.0, 0, 0, None, ())
+            return throttled(request_id)
         else:
             self._counts["cold_starts"] += 1
             self._busy += 1
@@ -157,6 +143,7 @@ class FunctionPool:
             self._retire(worker)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._spawner.close()
+        self._watchdog.close()
         if self._log is not None:
             self._log.close()
 
@@ -176,14 +163,20 @@ class FunctionPool:
 
     async def _boot(self) -> None:
         booted = self._booted
-        if booted is not None and booted.done() and booted.exception() is None:
+        if (
+            booted is not None
+            and booted.done()
+            and not booted.cancelled()
+            and not booted.exception()
+        ):
             return  # the hot path: no shield, no new future
-        if self._booted is None:
-            self._booted = asyncio.ensure_future(self._boot_once())
+        if booted is None or booted.done():  # first use, or the last attempt failed
+            booted = self._booted = asyncio.ensure_future(self._boot_once())
         try:
-            await asyncio.shield(self._booted)
-        except SpawnError:
-            self._booted = None
+            await asyncio.shield(booted)
+        except Exception:
+            if booted.done() and self._booted is booted:
+                self._booted = None  # let the next call try again
             raise
 
     async def _boot_once(self) -> None:
@@ -217,7 +210,7 @@ class FunctionPool:
             arn=self.arn,
         )
         try:
-            worker = await self._spawner.spawn(spec, memory_mb=cfg.memory)
+            worker = await self._spawner.spawn(spec, memory_mb=cfg.memory, watchdog=self._watchdog)
         except BaseException as exc:
             self._slots -= 1
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -245,7 +238,7 @@ class FunctionPool:
             worker.last_used = time.monotonic()
             self._idle.append(worker)
         if self._log is not None and init.output:
-            self._log.write(tuple(_output_lines(init)))
+            self._log.write(tuple(output_lines(init)))
 
     def _retire(self, worker: WorkerProcess, graceful: bool = False) -> None:
         """Take ``worker`` out of service for good and dispose of it in the background."""
@@ -300,89 +293,23 @@ class FunctionPool:
         limit: float,
         failed_init: bool = False,
     ) -> InvokeResult:
-        """The ``InvokeResult`` and the log lines of one invocation, or of a failed Init.
-
-        Output of the Init phase goes before ``START``, as in CloudWatch.
-        """
-        kind = outcome.kind
-        error = self._error(request_id, outcome, limit)
+        """Count, log and return one invocation's result."""
+        result = build_result(
+            request_id,
+            outcome,
+            init=init,
+            limit=limit,
+            memory_mb=self.config.memory,
+            version=VERSION,
+            failed_init=failed_init,
+        )
         self._counts["invocations"] += 1
-        if kind != "ok":
+        if result.kind != "ok":
             self._counts["errors"] += 1
-            key = {"timeout": "timeouts", "crash": "crashes"}.get(kind, kind)
+            key = {"timeout": "timeouts", "crash": "crashes"}.get(result.kind, result.kind)
             if key in self._counts:
                 self._counts[key] += 1
-        duration = outcome.duration_ms
-        self._durations.append(duration)
-        max_mb = self.config.memory if kind == "oom" else math.ceil(outcome.rss_kb / 1024)
-        init_ms = init.duration_ms if init is not None else None
-        if failed_init:
-            init_ms = duration
-        lines: list[str] = []
-        if init is not None:
-            lines += _output_lines(init)
-        if failed_init:
-            lines += _output_lines(outcome)
-        lines.append(logs.start_line(request_id, VERSION))
-        if not failed_init:
-            lines += _output_lines(outcome)
-        lines.append(logs.end_line(request_id))
-        lines.append(
-            logs.report_line(
-                request_id,
-                duration_ms=duration,
-                memory_mb=self.config.memory,
-                max_memory_mb=max_mb,
-                init_ms=init_ms,
-            )
-        )
-        if kind == "timeout":
-            lines.append(logs.timeout_line(request_id, limit))
-        elif kind in ("crash", "oom", "invalid") and error is not None:
-            lines += [error["errorMessage"], error["errorType"]]
-        result_logs = tuple(lines)
+        self._durations.append(result.duration_ms)
         if self._log is not None:
-            self._log.write(result_logs)
-        return InvokeResult(
-            kind=kind,
-            payload=outcome.payload if kind == "ok" else None,
-            error=error,
-            request_id=request_id,
-            duration_ms=duration,
-            billed_ms=logs.billed_ms(duration),
-            max_memory_mb=max_mb,
-            init_duration_ms=init_ms,
-            logs=result_logs,
-        )
-
-    @staticmethod
-    def _error(request_id: str, outcome: Outcome, limit: float) -> dict[str, Any] | None:
-        if outcome.kind == "error":
-            return outcome.error
-        if outcome.kind == "timeout":
-            return logs.timeout_error(request_id, limit)
-        if outcome.kind == "crash":
-            return logs.exit_error(request_id, outcome.status, "Runtime.ExitError")
-        if outcome.kind == "oom":
-            return logs.exit_error(request_id, 9, "Runtime.OutOfMemory")  # status 9: SIGKILL
-        if outcome.kind == "invalid":
-            return {
-                "errorType": "Runtime.InvalidResponse",
-                "errorMessage": f"RequestId: {request_id} Error: Runtime sent an invalid "
-                f"response: {outcome.reason}",
-            }
-        return None
-
-
-def _output_lines(outcome: Outcome) -> list[str]:
-    if not outcome.output and not outcome.dropped:
-        return []
-    lines = outcome.output.decode("utf-8", "replace").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if outcome.dropped:
-        lines.append(
-            f"[edgesim] {outcome.dropped} more bytes of output dropped: "
-            f"over the {OUTPUT_CAP // 1024} KB log limit for one invocation"
-        )
-    return lines
+            self._log.write(result.logs)
+        return result

@@ -5,9 +5,10 @@ framed socket (``protocol``) and the pipe that carries everything the worker
 writes to fds 1 and 2. It runs one exchange at a time (the init handshake,
 then invocations) and watches it from the event loop:
 
-* a timer every ``WATCH_INTERVAL`` reads the worker's resident memory from
-  ``/proc/<pid>/statm`` and SIGKILLs the worker the moment it is over the
-  function's memory size; the same timer ends the exchange at its deadline;
+* a ``Watchdog`` tick every few milliseconds reads each busy worker's
+  resident memory from ``/proc/<pid>/statm`` and SIGKILLs the worker the
+  moment it is over the function's memory size; the same tick ends the
+  exchange at its deadline;
 * output is drained as it arrives (keeping the first ``OUTPUT_CAP`` bytes of
   each exchange, discarding the rest), so a worker printing megabytes never
   blocks and never grows the proxy; when the result frame arrives the pipe
@@ -17,10 +18,9 @@ then invocations) and watches it from the event loop:
   exchange as ``invalid``; end of stream ends it as a crash, with the exit
   status the zygote reports.
 
-Memory is measured from outside, by the OS, at every tick and once more
-from the worker's own peak (``ru_maxrss``, in each reply), so a spike
-between two ticks is still caught. This machine's cgroup v2 has no memory
-controller delegated, so a cgroup ``memory.max`` is not used.
+Memory is read from the kernel at every tick, and checked once more
+against the worker's own peak (``ru_maxrss``, in each reply), so a spike
+between two ticks is still caught (see ``watchdog`` for why not a cgroup).
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import protocol
+from .watchdog import Watchdog
 
-__all__ = ["OUTPUT_CAP", "WATCH_INTERVAL", "Outcome", "WorkerProcess"]
+__all__ = ["OUTPUT_CAP", "Outcome", "WorkerProcess"]
 
 # CloudWatch Logs takes events of up to 256 KB (Lambda logs past that are cut).
 OUTPUT_CAP = 256 * 1024
-WATCH_INTERVAL = 0.004  # seconds between memory samples during an exchange
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 Kind = Literal["ok", "error", "timeout", "crash", "oom", "invalid"]
@@ -74,6 +74,7 @@ class WorkerProcess:
         tmp_dir: str,
         exited: asyncio.Future[int | None],
         memory_mb: int,
+        watchdog: Watchdog,
     ) -> None:
         self.pid = pid
         self.tmp_dir = tmp_dir
@@ -84,10 +85,10 @@ class WorkerProcess:
         self._out_fd: int | None = output_fd
         self._limit_kb = memory_mb * 1024
         self._loop = asyncio.get_running_loop()
+        self._watchdog = watchdog
         self._transport: asyncio.Transport | None = None
         self._statm: int | None = None
         self._waiter: asyncio.Future[tuple[str, Any]] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
         self._peak_kb = 0
         self._out = bytearray()
@@ -158,8 +159,7 @@ class WorkerProcess:
         if self._closed:
             return
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
+        self._watchdog.unwatch(self)
         self._close_output()
         if self._transport is not None:
             self._transport.close()
@@ -191,11 +191,11 @@ class WorkerProcess:
         if frame is not None and not waiter.done():
             assert self._transport is not None
             self._transport.write(frame)
-        self._timer = loop.call_later(min(WATCH_INTERVAL, timeout), self._watch)
+        self._watchdog.watch(self)
         try:
             what, value = await waiter
         finally:
-            self._timer.cancel()
+            self._watchdog.unwatch(self)
             self._waiter = None
         if what == "msg":
             return self._answered(value, request_id, started)
@@ -264,7 +264,8 @@ class WorkerProcess:
         self._dropped = 0
         return outcome
 
-    def _watch(self) -> None:
+    def check(self) -> None:
+        """A watchdog tick: over the memory size, or past the deadline, ends the exchange."""
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
@@ -274,11 +275,8 @@ class WorkerProcess:
             waiter.set_result(("oom", rss))
             return
         self._peak_kb = max(self._peak_kb, rss)
-        remaining = self._deadline - self._loop.time()
-        if remaining <= 0:
+        if self._loop.time() >= self._deadline:
             waiter.set_result(("timeout", None))
-            return
-        self._timer = self._loop.call_later(min(WATCH_INTERVAL, remaining), self._watch)
 
     def _on_event(self, what: str, value: Any) -> None:
         waiter = self._waiter

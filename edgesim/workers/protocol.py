@@ -71,11 +71,20 @@ class ProtocolError(Exception):
     """A peer broke the framing or sent something that is not a message."""
 
 
+# Built once: json.dumps/json.loads with options build a new encoder per call,
+# which costs as much as encoding a small message.
+_ENCODERS: dict[Callable[[Any], Any] | None, json.JSONEncoder] = {}
+_DECODER = json.JSONDecoder()
+
+
 def encode(msg: Mapping[str, Any], *, default: Callable[[Any], Any] | None = None) -> bytes:
     """One frame. Raises ``TypeError``/``ValueError`` when ``msg`` is not JSON-serializable."""
-    body = json.dumps(msg, ensure_ascii=False, separators=(",", ":"), default=default).encode(
-        "utf-8", "surrogatepass"
-    )
+    encoder = _ENCODERS.get(default)
+    if encoder is None:
+        encoder = _ENCODERS[default] = json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), default=default
+        )
+    body = encoder.encode(msg).encode("utf-8", "surrogatepass")
     if len(body) > MAX_FRAME:
         raise ValueError(f"message of {len(body)} bytes is over the {MAX_FRAME}-byte frame limit")
     return HEADER.pack(len(body)) + body
@@ -84,11 +93,12 @@ def encode(msg: Mapping[str, Any], *, default: Callable[[Any], Any] | None = Non
 def decode(body: bytes) -> Message:
     """A frame body as a message, or ``ProtocolError``."""
     try:
-        msg = json.loads(body)
+        text = body.decode("utf-8", "surrogatepass")
+        msg, end = _DECODER.raw_decode(text)
     except ValueError as exc:  # includes UnicodeDecodeError and JSONDecodeError
         raise ProtocolError(f"frame is not JSON: {exc}") from None
-    if not isinstance(msg, dict) or not isinstance(msg.get("t"), str):
-        raise ProtocolError("frame is not a message object")
+    if end != len(text) or not isinstance(msg, dict) or not isinstance(msg.get("t"), str):
+        raise ProtocolError("frame is not one message object")
     return msg
 
 
@@ -129,14 +139,15 @@ class BlockingChannel:
         self._sock = sock
         self._decoder = FrameDecoder()
         self._pending: deque[Message] = deque()
+        self._view = memoryview(bytearray(1 << 16))  # reused: no allocation per read
 
     def recv(self) -> Message | None:
         """The next message, or None when the proxy closed the channel."""
         while not self._pending:
-            data = self._sock.recv(1 << 16)
-            if not data:
+            size = self._sock.recv_into(self._view)
+            if not size:
                 return None
-            self._pending.extend(self._decoder.feed(data))
+            self._pending.extend(self._decoder.feed(bytes(self._view[:size])))
         return self._pending.popleft()
 
     def send(self, frame: bytes) -> None:

@@ -53,9 +53,14 @@ _LOG_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(
 
 
 class _Current:
-    """The invocation in progress, for the logging filter."""
+    """The invocation in progress (for the logging filter) and the environment.
+
+    The runtime reads the context's fields from the environment variables on
+    every invocation; they never change, so they are read once after Init.
+    """
 
     request_id = ""
+    environment: dict[str, str] = {}
 
 
 class Fault(Exception):
@@ -87,7 +92,7 @@ class LambdaContext:
     """
 
     def __init__(self, request_id: str, deadline_ms: int, invoked_function_arn: str) -> None:
-        env = os.environ
+        env = _Current.environment
         self.aws_request_id = request_id
         self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
@@ -254,6 +259,7 @@ def serve(channel: protocol.BlockingChannel, handler_name: str, arn: str, tmp: s
         )
         return 1
     init_ms = (time.perf_counter() - started) * 1000
+    _Current.environment = dict(os.environ)
     stdout.flush()
     stderr.flush()
     channel.send(
@@ -265,7 +271,6 @@ def serve(channel: protocol.BlockingChannel, handler_name: str, arn: str, tmp: s
         request_id = str(msg["id"])
         _Current.request_id = request_id
         channel.send(_invoke(handler, msg, request_id, arn, stdout))
-        stderr.flush()
     return 0
 
 

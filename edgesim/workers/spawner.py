@@ -28,6 +28,7 @@ from typing import Any
 from . import protocol
 from .limits import Sandbox
 from .process import WorkerProcess
+from .watchdog import Watchdog
 
 __all__ = ["SpawnError", "Spawner"]
 
@@ -105,7 +106,7 @@ class Spawner:
                 self._lost()
                 raise
 
-    async def spawn(self, spec: Sandbox, *, memory_mb: int) -> WorkerProcess:
+    async def spawn(self, spec: Sandbox, *, memory_mb: int, watchdog: Watchdog) -> WorkerProcess:
         """Fork a worker for ``spec`` and attach it; raises ``SpawnError``."""
         if self._sock is None:
             await self.start()
@@ -141,6 +142,7 @@ class Spawner:
             tmp_dir=spec["tmp_dir"],
             exited=exited,
             memory_mb=memory_mb,
+            watchdog=watchdog,
         )
         await worker.open()
         return worker

@@ -1,0 +1,141 @@
+"""``InvokeResult``: what one invocation did, as Lambda and its logs tell it.
+
+``build_result`` turns the way an exchange with a worker ended (an
+``Outcome``) into Lambda's view of it: the error payload (the function's own,
+or the platform's for a timeout, a crash, memory or a protocol fault), the
+billed duration, Max Memory Used, and the log lines in CloudWatch's order:
+output of the Init phase, ``START``, the function's output, ``END``,
+``REPORT``, then the platform's error lines (see ``logs``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import logs
+from .process import OUTPUT_CAP, Outcome
+
+__all__ = ["InvokeResult", "build_result", "new_request_id", "output_lines", "throttled"]
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeResult:
+    """What one invocation did, as Lambda and its logs would tell it."""
+
+    kind: Literal["ok", "error", "timeout", "crash", "oom", "throttled", "invalid"]
+    payload: Any  # the handler's return value (JSON-decoded) when kind == "ok"
+    error: dict[str, Any] | None  # Lambda's error payload, None for ok and throttled
+    request_id: str
+    duration_ms: float
+    billed_ms: int
+    max_memory_mb: int
+    init_duration_ms: float | None  # on a cold start: the module import
+    logs: tuple[str, ...]  # START, the function's output, END, REPORT (+ platform errors)
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID, as Lambda's request ids are; ``uuid.uuid4`` is slower."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def throttled(request_id: str) -> InvokeResult:
+    """Lambda throttles at once (no queue, no logs, nothing billed)."""
+    return InvokeResult("throttled", None, None, request_id, 0.0, 0, 0, None, ())
+
+
+def build_result(
+    request_id: str,
+    outcome: Outcome,
+    *,
+    init: Outcome | None,
+    limit: float,
+    memory_mb: int,
+    version: str,
+    failed_init: bool = False,
+) -> InvokeResult:
+    """One invocation's result; ``failed_init`` when ``outcome`` is a failed Init phase.
+
+    ``init`` is the Init outcome of a cold start that succeeded (its output
+    goes before ``START``, as in CloudWatch); ``limit`` the timeout in seconds.
+    """
+    kind = outcome.kind
+    error = _error(request_id, outcome, limit)
+    duration = outcome.duration_ms
+    # Lambda reports the memory size as Max Memory Used when it ran out.
+    max_mb = memory_mb if kind == "oom" else math.ceil(outcome.rss_kb / 1024)
+    init_ms = duration if failed_init else (init.duration_ms if init is not None else None)
+    lines: list[str] = []
+    if init is not None:
+        lines += output_lines(init)
+    if failed_init:
+        lines += output_lines(outcome)
+    lines.append(logs.start_line(request_id, version))
+    if not failed_init:
+        lines += output_lines(outcome)
+    lines.append(logs.end_line(request_id))
+    lines.append(
+        logs.report_line(
+            request_id,
+            duration_ms=duration,
+            memory_mb=memory_mb,
+            max_memory_mb=max_mb,
+            init_ms=init_ms,
+        )
+    )
+    if kind == "timeout":
+        lines.append(logs.timeout_line(request_id, limit))
+    elif kind in ("crash", "oom", "invalid") and error is not None:
+        lines += [error["errorMessage"], error["errorType"]]
+    return InvokeResult(
+        kind=kind,
+        payload=outcome.payload if kind == "ok" else None,
+        error=error,
+        request_id=request_id,
+        duration_ms=duration,
+        billed_ms=logs.billed_ms(duration),
+        max_memory_mb=max_mb,
+        init_duration_ms=init_ms,
+        logs=tuple(lines),
+    )
+
+
+def _error(request_id: str, outcome: Outcome, limit: float) -> dict[str, Any] | None:
+    if outcome.kind == "error":
+        return outcome.error
+    if outcome.kind == "timeout":
+        return logs.timeout_error(request_id, limit)
+    if outcome.kind == "crash":
+        return logs.exit_error(request_id, outcome.status, "Runtime.ExitError")
+    if outcome.kind == "oom":
+        return logs.exit_error(request_id, 9, "Runtime.OutOfMemory")  # waitpid status: SIGKILL
+    if outcome.kind == "invalid":
+        # Lambda has no name for this (its runtime API rejects bad posts); an edgesim choice.
+        return {
+            "errorType": "Runtime.InvalidResponse",
+            "errorMessage": (
+                f"RequestId: {request_id} Error: Runtime sent an invalid response: {outcome.reason}"
+            ),
+        }
+    return None
+
+
+def output_lines(outcome: Outcome) -> list[str]:
+    """What the worker wrote during ``outcome``, as log lines (plus a note if cut)."""
+    if not outcome.output and not outcome.dropped:
+        return []
+    lines = outcome.output.decode("utf-8", "replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if outcome.dropped:
+        lines.append(
+            f"[edgesim] {outcome.dropped} more bytes of output dropped: "
+            f"over the {OUTPUT_CAP // 1024} KB log limit for one invocation"
+        )
+    return lines
