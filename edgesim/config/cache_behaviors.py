@@ -27,6 +27,7 @@ from edgesim.config.schema import (
     OriginRequestPolicy,
     Selection,
 )
+from edgesim.hooks import HOOK_RULES, EventType
 
 __all__ = ["read_behaviors", "read_default_behavior"]
 
@@ -51,7 +52,7 @@ _CACHE_POLICY_KEYS = (
     "accept_encoding_brotli",
 )
 _ORIGIN_REQUEST_KEYS = ("query_strings", "headers", "cookies")
-_EVENTS = ("viewer-request", "origin-request", "origin-response", "viewer-response")
+_EVENTS = tuple(event.value for event in EventType)
 _ASSOCIATION_KEYS = ("function", "include_body")
 
 # Quotas (cloudfront-limits.md).
@@ -239,7 +240,7 @@ def _associations(
                 f"no function named {name!r}{did_you_mean(name, sorted(functions.configs))}"
             )
         # The body is exposed to request events only (lambda-include-body-access.md).
-        if include_body and event not in ("viewer-request", "origin-request"):
+        if include_body and not HOOK_RULES[EventType(event)].body_allowed:
             raise child.error("include_body is only for viewer-request and origin-request")
         # Viewer events take smaller functions (lambda-at-edge-function-restrictions.html).
         problem = functions.event_problem(name, event)

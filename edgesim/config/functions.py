@@ -21,12 +21,11 @@ from pathlib import Path
 
 from edgesim.config.node import Node
 from edgesim.config.schema import Config, FunctionConfig
+from edgesim.hooks import HOOK_RULES, EventType
 
 __all__ = [
     "ACCEPTED_RUNTIMES",
-    "EVENT_LIMITS",
     "EdgeFunctions",
-    "EventLimits",
     "config_warnings",
     "package_size",
     "read_functions",
@@ -34,25 +33,10 @@ __all__ = [
 
 _RESTRICTIONS = "lambda-at-edge-function-restrictions.html"
 _MB = 1024 * 1024  # Lambda's "MB" of package sizes are 2**20 bytes
+# The most any event allows, and what viewer events allow (hooks.HOOK_RULES).
+_ORIGIN_RULE = HOOK_RULES[EventType.ORIGIN_REQUEST]
+_VIEWER_RULE = HOOK_RULES[EventType.VIEWER_REQUEST]
 
-
-@dataclass(frozen=True, slots=True)
-class EventLimits:
-    """What a function may use at one event type (cloudfront-limits.html, Lambda@Edge)."""
-
-    memory: int  # MB
-    timeout: float  # seconds
-    package: int  # bytes, compressed
-
-
-VIEWER_LIMITS = EventLimits(memory=128, timeout=5, package=1 * _MB)
-ORIGIN_LIMITS = EventLimits(memory=10_240, timeout=30, package=50 * _MB)
-EVENT_LIMITS: dict[str, EventLimits] = {
-    "viewer-request": VIEWER_LIMITS,
-    "origin-request": ORIGIN_LIMITS,
-    "origin-response": ORIGIN_LIMITS,
-    "viewer-response": VIEWER_LIMITS,
-}
 
 # Lambda's Python runtimes that edgesim runs, on the local interpreter.
 ACCEPTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
@@ -101,18 +85,18 @@ class EdgeFunctions:
 
     def event_problem(self, name: str, event: str) -> str | None:
         """Why function ``name`` can't be associated with ``event``, or None if it can."""
-        function, limits = self.configs[name], EVENT_LIMITS[event]
+        function, rule = self.configs[name], HOOK_RULES[EventType(event)]
         over: list[str] = []
-        if function.memory > limits.memory:
-            over.append(f"memory {function.memory} MB is over {limits.memory} MB")
-        if function.timeout > limits.timeout:
-            over.append(f"timeout {function.timeout:g} s is over {limits.timeout:g} s")
+        if function.memory > rule.max_memory_mb:
+            over.append(f"memory {function.memory} MB is over {rule.max_memory_mb} MB")
+        if function.timeout > rule.max_timeout_s:
+            over.append(f"timeout {function.timeout:g} s is over {rule.max_timeout_s:g} s")
         size = self.package_sizes[name]
-        if size > limits.package:
-            over.append(f"package {_megabytes(size)} is over {_megabytes(limits.package)}")
+        if size > rule.max_package_bytes:
+            over.append(f"package {_megabytes(size)} is over {_megabytes(rule.max_package_bytes)}")
         if not over:
             return None
-        kind = "viewer" if limits is VIEWER_LIMITS else "origin"
+        kind = "viewer" if rule.is_viewer else "origin"
         return (
             f"function {name!r} can't run at {event}: {'; '.join(over)} "
             f"(Lambda@Edge's limits for {kind} events, {_RESTRICTIONS})"
@@ -225,7 +209,7 @@ def _function(name: str, node: Node, base_dir: Path) -> FunctionConfig:
     memory = function.memory
     if "memory" in entries:
         # Lambda's range; viewer events allow only 128 (checked at the association).
-        memory = entries["memory"].integer(128, ORIGIN_LIMITS.memory)
+        memory = entries["memory"].integer(128, _ORIGIN_RULE.max_memory_mb)
     timeout = _timeout(entries["timeout"]) if "timeout" in entries else function.timeout
     concurrency = function.concurrency
     if "concurrency" in entries:
@@ -289,10 +273,10 @@ def _handler(node: Node, code: Path) -> str:
 
 def _timeout(node: Node) -> float:
     timeout = _positive(node)
-    if timeout > ORIGIN_LIMITS.timeout:
+    if timeout > _ORIGIN_RULE.max_timeout_s:
         raise node.error(
-            f"a Lambda@Edge function times out after at most {ORIGIN_LIMITS.timeout:g} s "
-            f"({VIEWER_LIMITS.timeout:g} s at viewer events; {_RESTRICTIONS})"
+            f"a Lambda@Edge function times out after at most {_ORIGIN_RULE.max_timeout_s:g} s "
+            f"({_VIEWER_RULE.max_timeout_s:g} s at viewer events; {_RESTRICTIONS})"
         )
     return timeout
 
@@ -328,12 +312,13 @@ def _ephemeral_storage(node: Node) -> None:
 def _measure(folder: Path, node: Node) -> int:
     """The package's compressed size; over the origin limit is an error at ``node``."""
     try:
-        size = package_size(folder, limit=ORIGIN_LIMITS.package)
+        size = package_size(folder, limit=_ORIGIN_RULE.max_package_bytes)
     except OSError as exc:
         raise node.error(f"cannot read the package {str(folder)!r}: {exc}") from None
-    if size > ORIGIN_LIMITS.package:
+    limit = _ORIGIN_RULE.max_package_bytes
+    if size > limit:
         raise node.error(
-            f"the package {str(folder)!r} is over {_megabytes(ORIGIN_LIMITS.package)} compressed, "
+            f"the package {str(folder)!r} is over {_megabytes(limit)} compressed, "
             f"Lambda@Edge's limit ({_RESTRICTIONS})"
         )
     return size
