@@ -38,7 +38,7 @@ from edgesim.cache import (
 )
 from edgesim.codecs import ContinueRequest, GeneratedResponse, ModifiedResponse
 from edgesim.compression import choose_encoding, compress, compressed_headers
-from edgesim.config.schema import Behavior, Config, CustomErrorResponse, Origin
+from edgesim.config.schema import Behavior, Config, CustomErrorResponse, Origin, OriginGroup
 from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
 from edgesim.hooks import EventType, viewer_response_runs
@@ -65,8 +65,6 @@ _CONDITIONAL_HEADERS = (
 )
 # A custom error page is read whole before it replaces the error.
 _MAX_ERROR_PAGE_BYTES = 1024 * 1024
-# Origin groups fail over only for these viewer methods (high_availability_origin_failover.md).
-_FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Clock(Protocol):
@@ -271,7 +269,7 @@ class Pipeline:
         hooks = self.triggers.of(behavior)
         group = self.config.origin_groups.get(behavior.origin)
         chain = self.config.origin_chain(behavior.origin)
-        if group is None or ex.request.method not in _FAILOVER_METHODS:
+        if group is None or ex.request.method not in OriginGroup.FAILOVER_METHODS:
             chain = chain[:1]
         for attempt, planned in enumerate(chain, 1):
             origin = planned

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 __all__ = [
     "ALL_METHODS",
@@ -163,6 +163,9 @@ class OriginGroup:
     primary: str  # an origin's name
     secondary: str  # another origin's name
     failover_statuses: frozenset[int]
+
+    # The viewer methods that fail over.
+    FAILOVER_METHODS: ClassVar[frozenset[str]] = GET_HEAD_OPTIONS
 
 
 @dataclass(frozen=True, slots=True)
