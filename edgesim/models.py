@@ -10,7 +10,7 @@ held in memory.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +23,7 @@ __all__ = [
     "Headers",
     "Request",
     "Response",
+    "close_body",
     "read_body",
 ]
 
@@ -94,10 +95,9 @@ class Headers:
         drop = set(names)
         return Headers(f for f in self._fields if f[0].lower() not in drop)
 
-    def keep(self, predicate: object) -> Headers:
+    def keep(self, predicate: Callable[[str], bool]) -> Headers:
         """A copy with the fields whose lowercase name satisfies ``predicate``."""
-        test = predicate  # typed loosely so callers can pass set.__contains__
-        return Headers(f for f in self._fields if test(f[0].lower()))  # type: ignore[operator]
+        return Headers(f for f in self._fields if predicate(f[0].lower()))
 
     def set(self, name: str, value: str) -> Headers:
         """A copy where ``name`` has exactly one field, ``value`` (added last if new)."""
@@ -134,6 +134,12 @@ async def read_body(body: bytes | BodyStream | None, limit: int | None = None) -
             raise ValueError(f"body larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def close_body(body: bytes | BodyStream | None) -> None:
+    """Stop a streamed body nobody will read, releasing what feeds it."""
+    if body is not None and not isinstance(body, bytes):
+        await body.aclose()
 
 
 @dataclass(frozen=True, slots=True)

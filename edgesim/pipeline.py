@@ -43,7 +43,7 @@ from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
 from edgesim.hooks import EventType, viewer_response_runs
 from edgesim.invoker import Invoker
-from edgesim.models import BodyStream, Exchange, Headers, Request, Response, read_body
+from edgesim.models import Exchange, Headers, Request, Response, close_body, read_body
 from edgesim.origins import OriginClient
 from edgesim.pages import error_response
 from edgesim.triggers import Triggers
@@ -309,7 +309,7 @@ class Pipeline:
                 return None
             if can_fail_over and group is not None and response.status in group.failover_statuses:
                 ex.notes.append(f"failover after status {response.status}")
-                await _discard(response.body)
+                await close_body(response.body)
                 continue
             return await self._after_origin(ex, key, stale, outgoing, origin, response)
         raise AssertionError("an origin chain is never empty")
@@ -329,7 +329,7 @@ class Pipeline:
         if key is not None and response.status != 304:
             self.store.record_miss()
         if stale is not None and (response.status == 304 or response.status >= 500):
-            await _discard(response.body)
+            await close_body(response.body)
             if response.status == 304:
                 self._refresh(ex, stale, response.headers)
             else:
@@ -342,14 +342,14 @@ class Pipeline:
                 ex, EventType.ORIGIN_RESPONSE, request=outgoing, response=response, origin=origin
             )
             if isinstance(outcome, EdgeError):
-                await _discard(response.body)
+                await close_body(response.body)
                 self._fail(ex, outcome)
                 return None
             assert isinstance(outcome, ModifiedResponse)
             changed = outcome.response
             if changed.body is not response.body:
                 # The function replaced the body: the origin's is not sent.
-                await _discard(response.body)
+                await close_body(response.body)
                 changed = changed.replace(headers=changed.headers.without("content-length"))
             response = changed
         return response
@@ -445,7 +445,7 @@ class Pipeline:
         page = (await self.handle(page_request, error_page=True)).response
         assert page is not None
         if page.status >= 400:
-            await _discard(page.body)
+            await close_body(page.body)
             ex.notes.append(f"custom error page {custom.response_page_path}: {page.status}")
             return
         try:
@@ -453,7 +453,7 @@ class Pipeline:
         except (OriginError, ValueError) as error:
             ex.notes.append(f"custom error page {custom.response_page_path}: {error}")
             return
-        await _discard(response.body)
+        await close_body(response.body)
         status = custom.response_code or response.status
         ex.response = Response(status, page.headers.without("content-length"), body)
         ex.custom_error_page = True
@@ -480,13 +480,13 @@ class Pipeline:
             ex, EventType.VIEWER_RESPONSE, request=ex.request, response=shown
         )
         if isinstance(outcome, EdgeError):
-            await _discard(response.body)
+            await close_body(response.body)
             self._fail(ex, outcome)
             return
         assert isinstance(outcome, ModifiedResponse)
         changed = outcome.response
         if changed.body is not shown.body:
-            await _discard(response.body)
+            await close_body(response.body)
             changed = changed.replace(headers=changed.headers.without("content-length"))
         ex.response = changed.replace(headers=changed.headers.without("age"))
 
@@ -503,7 +503,6 @@ class Pipeline:
     ) -> Entry | None:
         if len(body) > self.config.cache.max_object_size:
             return None
-        headers = headers.without("content-length").add("Content-Length", str(len(body)))
         entry = Entry.create(key, status, reason, headers, body, self.clock.monotonic(), ttl)
         self.store.put(entry)
         return entry
@@ -585,8 +584,3 @@ class Pipeline:
     def _behavior(ex: Exchange) -> Behavior:
         assert ex.behavior is not None
         return ex.behavior
-
-
-async def _discard(body: bytes | BodyStream | None) -> None:
-    if body is not None and not isinstance(body, bytes):
-        await body.aclose()

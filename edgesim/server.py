@@ -27,7 +27,7 @@ from aiohttp.streams import StreamReader
 from edgesim.config.schema import Config
 from edgesim.errors import EdgeError, InvalidRequest, OriginError, RequestTooLarge
 from edgesim.invoker import Invoker
-from edgesim.models import BodyStream, Exchange, Headers, Request, Response
+from edgesim.models import BodyStream, Exchange, Headers, Request, Response, close_body
 from edgesim.origins import OriginClient
 from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
@@ -75,10 +75,9 @@ class _RequestBody:
 async def _abandon(ex: Exchange) -> None:
     """Close a response body nobody will read, so its origin connection and any
     collapsed waiters are released."""
-    body = ex.response.body if ex.response is not None else None
-    if body is not None and not isinstance(body, bytes):
+    if ex.response is not None:
         with contextlib.suppress(Exception):
-            await body.aclose()
+            await close_body(ex.response.body)
 
 
 class _Connection(BaseProtocol):
