@@ -26,6 +26,9 @@ from edgesim.config.schema import (
     Listen,
 )
 from edgesim.service import Edge
+from tests.browser_support import browser
+
+__all__ = ["browser"]  # the headless Chromium fixture, for every test module
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
