@@ -79,8 +79,9 @@ class HttpOriginClient:
         Raises OriginDnsError, OriginConnectError (after all attempts),
         OriginTimeout (no head within read_timeout; GET and HEAD are tried
         up to connection_attempts times, as CloudFront does), OriginInvalidResponse
-        (not HTTP) or OriginReadError (closed before a head). The body, if
-        any, is an ``OriginBody`` that raises OriginReadError if cut off.
+        (not HTTP) or OriginReadError (closed before a head). The body is
+        ``bytes`` when it arrived whole with the head, else an ``OriginBody``
+        that raises OriginReadError if cut off.
         """
         if self._closed:
             raise RuntimeError("HttpOriginClient is closed")
@@ -116,17 +117,16 @@ class HttpOriginClient:
         )
         if request.method == "HEAD" or status in _NO_BODY_STATUS:
             return Response(status=status, headers=headers, reason=message.reason)
+        if payload.is_eof():
+            # The whole body came with the head (the usual case for small
+            # objects) and the connection is pooled already: hand over bytes.
+            return Response(status, headers, payload.read_nowait(), message.reason)
         length: int | None = None
         if not message.chunked:
             content_length = message.headers.get("Content-Length")
             if content_length is not None:
                 length = int(content_length)
-        return Response(
-            status=status,
-            headers=headers,
-            body=OriginBody(conn, payload, length),
-            reason=message.reason,
-        )
+        return Response(status, headers, OriginBody(conn, payload, length), message.reason)
 
     async def close(self) -> None:
         """Close idle connections; busy ones close when their exchange ends."""
@@ -161,10 +161,9 @@ class HttpOriginClient:
         if len(idle) >= self._max_idle:
             conn.close()
             return
-        loop = asyncio.get_running_loop()
-        conn.idle_since = loop.time()
-        idle.append(conn)
+        idle.append(conn)  # its idle_since is the time it last heard from the origin
         if self._reaper is None:
+            loop = asyncio.get_running_loop()
             self._reaper = loop.call_later(min(1.0, self._keepalive), self._reap, loop)
 
     def _reap(self, loop: asyncio.AbstractEventLoop) -> None:
