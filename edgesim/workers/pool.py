@@ -65,8 +65,11 @@ class FunctionPool:
         self.function_name = f"us-east-1.{config.name}"
         self.arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function_name}:{VERSION}"
         self._task_root = str(Path(config.code).resolve())
+        self._node = ""
+        if config.engine == "node":
+            self._node = shutil.which("node") or "node"
         self._log = logs.LogGroup(Path(log_dir) / f"{self.function_name}.log") if log_dir else None
-        self._spawner = Spawner()
+        self._spawner = Spawner(config.engine)
         self._watchdog = Watchdog()
         self._idle: list[WorkerProcess] = []  # a stack: most recently used last
         self._envs: set[WorkerProcess] = set()
@@ -200,6 +203,7 @@ class FunctionPool:
             log_stream=log_stream_name(VERSION),
             version=VERSION,
             initialization_type=initialization_type,
+            node=cfg.engine == "node",
         )
         spec = sandbox_spec(
             env,
@@ -208,6 +212,8 @@ class FunctionPool:
             tmp_dir=tmp_dir,
             nproc=self._nproc,
             arn=self.arn,
+            engine=cfg.engine,
+            node=self._node,
         )
         try:
             worker = await self._spawner.spawn(spec, memory_mb=cfg.memory, watchdog=self._watchdog)
