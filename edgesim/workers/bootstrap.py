@@ -193,6 +193,9 @@ def _run_worker(spec: limits.Sandbox, channel_fd: int, output_fd: int, zygote_pi
     base = [p for p in sys.path if p and not p.startswith(spec["task_root"])]
     sys.path[:] = [spec["task_root"], *base]
     sys.dont_write_bytecode = True
+    # Preloaded by the zygote for CloudFront Functions; kept before edgesim's
+    # modules leave sys.modules (a re-import would load the whole proxy).
+    cff = sys.modules.get(f"{__package__}.cff_runtime")
     for name in [m for m in sys.modules if m == "edgesim" or m.startswith("edgesim.")]:
         del sys.modules[name]
     tempfile = sys.modules.get("tempfile")
@@ -208,8 +211,8 @@ def _run_worker(spec: limits.Sandbox, channel_fd: int, output_fd: int, zygote_pi
             return 127
     channel = protocol.BlockingChannel(socket.socket(fileno=channel_fd))
     if spec["engine"] == "cloudfront-js":
-        import importlib
-
-        cff = importlib.import_module(f"{__package__}.cff_runtime")
+        if cff is None:
+            print("the zygote did not preload the CloudFront Functions runtime", file=sys.stderr)
+            return 1
         return int(cff.serve(channel, spec["options"]))
     return runtime.serve(channel, spec["handler"], spec["arn"], tmp)

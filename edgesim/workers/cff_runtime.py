@@ -33,9 +33,10 @@ Why QuickJS and not a ``node`` worker with ``vm`` (bench/workers.py,
 =========================  ======================  ==========================
 one run, in the worker     14 us                   7 us, 90 us with ``timeout``
 fresh context + code       0.3 ms                  0.9 ms
-cold start (environment)   fork of a warm zygote   exec node: ~30 ms Init
-memory per environment     ~0.1 MB context in a    ~40 MB RSS per process
-                           forked Python worker
+cold start (environment)   8 ms (fork of the       exec node: ~50 ms Init
+                           zygote, Init)
+memory per environment     ~0.1 MB context; 15 MB  ~40-50 MB RSS per process
+                           RSS, mostly shared
 a 2 MB memory limit        exact (allocator)       none per context
 stopping a runaway         CPU timer (a signal)    ``timeout`` (a thread per run)
 =========================  ======================  ==========================
