@@ -210,11 +210,14 @@ class Pipeline:
             self._fail(ex, outcome)
         elif isinstance(outcome, GeneratedResponse):
             ex.generated_by = EventType.VIEWER_REQUEST.value
-            self._generated(ex, outcome.response)
+            self._generated(ex, outcome.response, outcome.result_type)
         elif isinstance(outcome, ContinueRequest):
             # A changed URI keeps the behavior and origin chosen for the viewer's
-            # URI (lambda-event-structure.md, "uri").
+            # URI (lambda-event-structure.md, "uri"); a CloudFront Function's origin
+            # helpers change the origin for this request only.
             ex.request = outcome.request
+            if outcome.origin is not None:
+                ex.origin_override = outcome.origin
 
     def _lookup(self, ex: Exchange) -> None:
         """Find the object in the cache; answer if it is fresh."""
@@ -275,6 +278,8 @@ class Pipeline:
         hooks = self.triggers.of(behavior)
         group = self.config.origin_groups.get(behavior.origin)
         chain = self.config.origin_chain(behavior.origin)
+        if ex.origin_override is not None:
+            group, chain = None, (ex.origin_override,)
         if group is None or ex.request.method not in OriginGroup.FAILOVER_METHODS:
             chain = chain[:1]
         for attempt, planned in enumerate(chain, 1):
@@ -556,10 +561,10 @@ class Pipeline:
                 return
         ex.response = Response(entry.status, entry.headers, entry.body, entry.reason, entry.head)
 
-    def _generated(self, ex: Exchange, response: Response) -> None:
+    def _generated(self, ex: Exchange, response: Response, label: str = _GENERATED) -> None:
         """A response a function generated: CloudFront marks it and names itself."""
-        ex.x_cache = f"{_GENERATED} from cloudfront"
-        ex.result_type = ex.detailed_result_type = _GENERATED
+        ex.x_cache = f"{label} from cloudfront"
+        ex.result_type = ex.detailed_result_type = label
         headers = response.headers
         if "server" not in headers:
             headers = headers.add("Server", "CloudFront")

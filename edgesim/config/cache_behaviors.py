@@ -242,11 +242,25 @@ def _associations(
         # The body is exposed to request events only (lambda-include-body-access.md).
         if include_body and not HOOK_RULES[EventType(event)].body_allowed:
             raise child.error("include_body is only for viewer-request and origin-request")
+        if include_body and functions.configs[name].is_cloudfront_function:
+            raise child.error(
+                "CloudFront Functions cannot access the request body"
+                " (edge-functions-restrictions.md)"
+            )
         # Viewer events take smaller functions (lambda-at-edge-function-restrictions.html).
         problem = functions.event_problem(name, event)
         if problem is not None:
             raise child.error(problem)
         found[event] = FunctionAssociation(name, include_body)
+    # "You cannot combine CloudFront Functions and Lambda@Edge in viewer events"
+    # (edge-functions-restrictions.md, "Combining CloudFront Functions with Lambda@Edge").
+    viewer = [e for e in ("viewer-request", "viewer-response") if e in found]
+    kinds = {functions.configs[found[e].function].is_cloudfront_function for e in viewer}
+    if len(kinds) > 1:
+        raise entries[viewer[-1]].error(
+            "a behavior can't have a CloudFront Function and a Lambda@Edge function at viewer"
+            " events; use one kind for both (edge-functions-restrictions.md)"
+        )
     return tuple((event, found[event]) for event in _EVENTS if event in found)
 
 
