@@ -23,6 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--origin", metavar="URL", help="quick mode: one origin, default behavior")
     serve.add_argument("--listen", metavar="HOST:PORT", help="where the edge listens")
     serve.add_argument("--admin-listen", metavar="HOST:PORT", help="where the admin API listens")
+    serve.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="with --config: don't apply edits to the config and functions as they are saved",
+    )
     validate = commands.add_parser("validate", help="check a config file and exit")
     validate.add_argument("file")
     return parser
@@ -32,22 +37,27 @@ def _serve(args: argparse.Namespace) -> int:
     from edgesim.service import Edge, run
 
     demo = args.config is None and args.origin is None
+    changes = {}
+    if args.listen:
+        changes["listen"] = parse_listen(args.listen)
+    if args.admin_listen:
+        changes["admin_listen"] = parse_listen(args.admin_listen)
+
+    def load() -> Config:
+        return dataclasses.replace(load_config(args.config), **changes)  # type: ignore[arg-type]
+
     config: Config
     if args.config:
-        config = load_config(args.config)
+        config = load()
     elif args.origin:
         config = quick_config(args.origin)
     else:
         from edgesim.demo import demo_config
 
         config = demo_config()
-    changes = {}
-    if args.listen:
-        changes["listen"] = parse_listen(args.listen)
-    if args.admin_listen:
-        changes["admin_listen"] = parse_listen(args.admin_listen)
     config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
     _warn(config)
+    reload = load if args.config and not args.no_reload else None
 
     def ready(edge: Edge) -> None:
         print(f"edgesim: edge listening on {edge.url}", flush=True)
@@ -55,12 +65,20 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"edgesim: admin API on {edge.admin_url}", flush=True)
         if edge.functions is not None:
             print(f"edgesim: function logs in {edge.functions.log_dir}", flush=True)
+        if edge.reloader is not None:
+            _, folders = edge.reloader.watched()
+            packages = f" and {len(folders)} function folder(s)" if folders else ""
+            print(
+                f"edgesim: reloading on changes to {args.config}{packages} "
+                "(--no-reload to turn off)",
+                flush=True,
+            )
         print(f"edgesim: try  curl -i {edge.url}/  (twice: Miss, then Hit)", flush=True)
 
     if demo:
         run(config, demo=True, ready=ready)
     else:
-        run(config, ready=ready)
+        run(config, ready=ready, reload=reload)
     return 0
 
 

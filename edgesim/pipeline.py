@@ -143,6 +143,13 @@ class Pipeline:
             ("Via", via_value(config.distribution)),
             ("X-Amz-Cf-Pop", config.distribution.pop),
         )
+        self._retired = False
+
+    def retire(self) -> None:
+        """A reload replaced this generation: the exchanges still on it finish, but
+        store nothing more in the cache they share with the next one, whose
+        behaviors may have made what this one fetches meaningless."""
+        self._retired = True
 
     async def handle(self, request: Request, *, error_page: bool = False) -> Exchange:
         """Run every stage for ``request``. ``error_page`` marks the edge's own fetch
@@ -501,7 +508,7 @@ class Pipeline:
     def _store(
         self, key: str, status: int, reason: str, headers: Headers, body: bytes, ttl: float
     ) -> Entry | None:
-        if len(body) > self.config.cache.max_object_size:
+        if len(body) > self.config.cache.max_object_size or self._retired:
             return None
         entry = Entry.create(key, status, reason, headers, body, self.clock.monotonic(), ttl)
         self.store.put(entry)
@@ -519,14 +526,16 @@ class Pipeline:
             self._error_caching_min_ttl(stale.status),
         )
         entry = stale.refreshed(self.clock.monotonic(), ttl or 0.0, merged)
-        self.store.put(entry)
+        if not self._retired:
+            self.store.put(entry)
         self._from_entry(ex, entry, "RefreshHit")
 
     def _serve_stale(self, ex: Exchange, stale: Entry) -> None:
         entry = stale.refreshed(
             self.clock.monotonic(), float(self.config.cache.error_caching_min_ttl), stale.headers
         )
-        self.store.put(entry)
+        if not self._retired:
+            self.store.put(entry)
         self._from_entry(ex, entry, "RefreshHit")
 
     def _from_entry(self, ex: Exchange, entry: Entry, result: str) -> None:
