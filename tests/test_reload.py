@@ -239,7 +239,6 @@ async def test_an_origin_facing_function_change_drops_what_it_shaped(
     assert (await get(client, edge, "/a/thing")).headers["x-cache"] == "Hit from cloudfront"
 
 
-
 async def test_a_changed_behavior_with_a_viewer_request_function_empties_the_cache(
     project: Project, running: tuple[Edge, Reloader, list[str]], client: httpx.AsyncClient
 ) -> None:
@@ -247,10 +246,16 @@ async def test_a_changed_behavior_with_a_viewer_request_function_empties_the_cac
     (project.root / "stamp" / "passthrough.py").write_text(
         "def handler(event, context):\n    return event['Records'][0]['cf']['request']\n"
     )
-    with_viewer_request = project.config.read_text().replace(
-        "functions:\n", "functions:\n  pass:\n    runtime: python3.11\n    code: ./stamp\n"
-        "    handler: passthrough.handler\n", 1
-    ).replace("{viewer-response: tag}", "{viewer-request: pass, viewer-response: tag}")
+    with_viewer_request = (
+        project.config.read_text()
+        .replace(
+            "functions:\n",
+            "functions:\n  pass:\n    runtime: python3.11\n    code: ./stamp\n"
+            "    handler: passthrough.handler\n",
+            1,
+        )
+        .replace("{viewer-response: tag}", "{viewer-request: pass, viewer-response: tag}")
+    )
     project.config.write_text(with_viewer_request)
     assert (await reloader.reload()).dropped == 0
     await get(client, edge, "/page")
@@ -306,7 +311,6 @@ def test_a_package_digest_sees_contents_not_bytecode(tmp_path: Path) -> None:
     assert changed != before
     (tmp_path / "lib.py").write_text("")
     assert package_digest(tmp_path) != changed
-
 
 
 async def test_serve_with_a_config_reloads_by_default_and_says_so(
