@@ -272,3 +272,27 @@ default_behavior:
 """
     with pytest.raises(ConfigError, match="cloudfront-viewer-address can't be in a cache policy"):
         parse_config(text, filename="edge.yaml")
+
+
+async def test_the_shipped_example_simulates_its_viewers(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient
+) -> None:
+    from edgesim.config import load_config
+
+    example = load_config(Path(__file__).parent.parent / "configs" / "example.yaml")
+    assert [rule.name for rule in example.viewers] == ["paris", "tokyo", "secure-us"]
+    geo = next(b for b in example.behaviors if b.path_pattern == "/geo/*")
+    origin.reply("/geo/", "geo")
+    edge = await make_edge(
+        behaviors=(dataclasses.replace(geo, origin="app"),),
+        settings={"viewers": example.viewers},
+    )
+    await client.get(f"{edge.url}/geo/")
+    assert origin.seen[-1].headers["cloudfront-viewer-city"] == "Paris"
+    tokyo = await client.get(f"{edge.url}/geo/", headers={"X-Edgesim-Viewer": "tokyo"})
+    assert tokyo.headers["x-cache"] == "Miss from cloudfront"  # keyed on the country
+    seen = origin.seen[-1].headers
+    assert (seen["cloudfront-viewer-country"], seen["cloudfront-viewer-time-zone"]) == (
+        "JP",
+        "Asia/Tokyo",
+    )
