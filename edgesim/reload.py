@@ -291,10 +291,13 @@ class Reloader:
             )
             try:
                 await asyncio.gather(*(invoker.pools[name].start() for name in fresh))
-            except Exception as error:
+            except BaseException as error:
+                # Failed or cancelled (the edge is stopping): no worker may be left behind.
                 await asyncio.gather(
                     *(invoker.pools[name].close() for name in fresh), return_exceptions=True
                 )
+                if not isinstance(error, Exception):
+                    raise
                 return ReloadReport(
                     self.generation, applied=False, error=f"cannot start workers: {error}"
                 )
