@@ -48,6 +48,7 @@ from edgesim.models import Exchange, Headers, Request, Response, close_body, rea
 from edgesim.origins import OriginClient
 from edgesim.pages import error_response
 from edgesim.triggers import Triggers
+from edgesim.viewer import CLOUDFRONT_HEADERS, SIMULATION_HEADER, Viewer, ViewerSimulation
 
 __all__ = ["Clock", "Pipeline", "SystemClock", "new_request_id"]
 
@@ -149,16 +150,38 @@ class Pipeline:
             ("Via", via_value(config.distribution)),
             ("X-Amz-Cf-Pop", config.distribution.pop),
         )
+        self._retired = False
+        self._viewers = ViewerSimulation(config.viewers)
+        # The CloudFront headers each behavior's policies ask for, by name
+        # (only behaviors that ask for some are in the table).
+        self._cloudfront_headers: dict[int, tuple[str, ...]] = {}
+        for b in config.all_behaviors:
+            listed = b.cache.headers.union(b.origin_request.headers)
+            if listed.mode == "allow":
+                names = tuple(sorted(listed.names & CLOUDFRONT_HEADERS.keys()))
+                if names:
+                    self._cloudfront_headers[id(b)] = names
 
-    async def handle(self, request: Request, *, error_page: bool = False) -> Exchange:
+    def retire(self) -> None:
+        """A reload replaced this generation: the exchanges still on it finish, but
+        store nothing more in the cache they share with the next one, whose
+        behaviors may have made what this one fetches meaningless."""
+        self._retired = True
+
+    async def handle(
+        self, request: Request, *, error_page: bool = False, viewer: Viewer | None = None
+    ) -> Exchange:
         """Run every stage for ``request``. ``error_page`` marks the edge's own fetch
-        of a custom error page, which gets no custom error page of its own."""
-        ex = self.start(request, error_page=error_page)
+        of a custom error page, which gets no custom error page of its own;
+        ``viewer`` is the viewer it is fetched for."""
+        ex = self.start(request, error_page=error_page, viewer=viewer)
         if ex.pending:
             await self.finish(ex)
         return ex
 
-    def start(self, request: Request, *, error_page: bool = False) -> Exchange:
+    def start(
+        self, request: Request, *, error_page: bool = False, viewer: Viewer | None = None
+    ) -> Exchange:
         """The stages that never wait: routing and, without viewer functions, the lookup.
 
         A fresh hit (or a refusal) comes back answered; otherwise ``ex.pending``
@@ -168,6 +191,10 @@ class Pipeline:
         ex = Exchange(request=request, request_id=new_request_id(), viewer_request=request)
         ex.error_page_request = error_page
         self._route(ex)
+        if viewer is not None:
+            ex.viewer = viewer
+        elif self._viewers.active or SIMULATION_HEADER in request.headers:
+            self._simulate(ex)
         if ex.response is None and not self.triggers.has_viewer_functions(self._behavior(ex)):
             self._lookup(ex)
         response = ex.response
@@ -219,9 +246,41 @@ class Pipeline:
             if outcome.origin is not None:
                 ex.origin_override = outcome.origin
 
+    def _simulate(self, ex: Exchange) -> None:
+        """Where the viewer is (``edgesim.viewer``): the simulation header goes, the
+        client IP may change; a malformed header gets 400."""
+        if ex.response is not None:
+            return
+        try:
+            request, ex.viewer = self._viewers.locate(ex.request)
+        except EdgeError as error:
+            self._fail(ex, error)
+            return
+        ex.request = ex.viewer_request = request
+
+    def _add_cloudfront_headers(self, ex: Exchange, names: tuple[str, ...]) -> None:
+        """The CloudFront headers the policies ask for, after viewer-request and
+        before the cache key (adding-cloudfront-headers.md); they replace any the
+        viewer sent, and one without a value is not sent."""
+        viewer = ex.viewer
+        if viewer is None:
+            viewer = Viewer(ex.viewer_request.client_ip, ex.viewer_request.client_port)
+        headers = ex.request.headers
+        for lower in names:
+            name, value_of = CLOUDFRONT_HEADERS[lower]
+            value = value_of(viewer, ex)
+            if value is None:
+                if lower in headers:
+                    headers = headers.without(lower)
+            else:
+                headers = headers.set(name, value)
+        ex.request = ex.request.replace(headers=headers)
+
     def _lookup(self, ex: Exchange) -> None:
         """Find the object in the cache; answer if it is fresh."""
         behavior = self._behavior(ex)
+        if self._cloudfront_headers and id(behavior) in self._cloudfront_headers:
+            self._add_cloudfront_headers(ex, self._cloudfront_headers[id(behavior)])
         if ex.request.method not in behavior.cached_methods:
             return
         key = ex.cache_key = cache_key(behavior, ex.request)
@@ -453,7 +512,7 @@ class Pipeline:
             ex.viewer_request.client_port,
             ex.viewer_request.http_version,
         )
-        page = (await self.handle(page_request, error_page=True)).response
+        page = (await self.handle(page_request, error_page=True, viewer=ex.viewer)).response
         assert page is not None
         if page.status >= 400:
             await close_body(page.body)
@@ -512,7 +571,7 @@ class Pipeline:
     def _store(
         self, key: str, status: int, reason: str, headers: Headers, body: bytes, ttl: float
     ) -> Entry | None:
-        if len(body) > self.config.cache.max_object_size:
+        if len(body) > self.config.cache.max_object_size or self._retired:
             return None
         entry = Entry.create(key, status, reason, headers, body, self.clock.monotonic(), ttl)
         self.store.put(entry)
@@ -530,14 +589,16 @@ class Pipeline:
             self._error_caching_min_ttl(stale.status),
         )
         entry = stale.refreshed(self.clock.monotonic(), ttl or 0.0, merged)
-        self.store.put(entry)
+        if not self._retired:
+            self.store.put(entry)
         self._from_entry(ex, entry, "RefreshHit")
 
     def _serve_stale(self, ex: Exchange, stale: Entry) -> None:
         entry = stale.refreshed(
             self.clock.monotonic(), float(self.config.cache.error_caching_min_ttl), stale.headers
         )
-        self.store.put(entry)
+        if not self._retired:
+            self.store.put(entry)
         self._from_entry(ex, entry, "RefreshHit")
 
     def _from_entry(self, ex: Exchange, entry: Entry, result: str) -> None:

@@ -99,6 +99,9 @@ class _Connection(BaseProtocol):
         self._server = server
         self._queue: deque[tuple[Any, StreamReader]] = deque()
         self._task: asyncio.Task[None] | None = None
+        # The pipeline (generation) of the exchange being answered by the task: a
+        # reload swaps the server's pipeline, and an exchange finishes on its own.
+        self.pipeline: Pipeline | None = None
         self._closing = False
         self.last_active = loop.time()
 
@@ -181,9 +184,11 @@ class _Connection(BaseProtocol):
         except EdgeError as error:
             self._refuse(error)
             return
-        ex = self._server.pipeline.start(request)
+        pipeline = self._server.pipeline
+        ex = pipeline.start(request)
         if ex.pending or ex.response is None or not isinstance(ex.response.body, bytes | None):
             self._queue.append((message, payload))
+            self.pipeline = pipeline
             self._task = asyncio.create_task(self._drain_queue(ex))
             return
         self._write_buffered(ex, message)
@@ -202,7 +207,8 @@ class _Connection(BaseProtocol):
                     except EdgeError as error:
                         self._refuse(error)
                         return
-                    ex = self._server.pipeline.start(request)
+                    self.pipeline = self._server.pipeline
+                    ex = self.pipeline.start(request)
                 await self._answer(ex, message, payload)
                 self._queue.popleft()
                 if not payload.is_eof():
@@ -214,11 +220,13 @@ class _Connection(BaseProtocol):
             return
         finally:
             self._task = None
+            self.pipeline = None
 
     async def _answer(self, ex: Exchange, message: Any, payload: StreamReader) -> None:
         try:
             if ex.pending:
-                await self._server.pipeline.finish(ex)
+                assert self.pipeline is not None
+                await self.pipeline.finish(ex)
             response = ex.response
             assert response is not None
             if isinstance(response.body, bytes | None):
@@ -367,6 +375,19 @@ class EdgeServer:
         self.idle_timeout = VIEWER_IDLE_TIMEOUT
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+
+    def replace_pipeline(self, pipeline: Pipeline, functions: Invoker | None) -> Pipeline:
+        """Answer new requests with ``pipeline`` (a reload's next generation); returns
+        the one it replaces. Exchanges already started finish on theirs."""
+        old = self.pipeline
+        self.pipeline = pipeline
+        self.config = pipeline.config
+        self.functions = functions
+        return old
+
+    def in_use(self, pipeline: Pipeline) -> bool:
+        """Whether an exchange of ``pipeline`` is still being answered."""
+        return any(conn.pipeline is pipeline for conn in self.connections)
 
     def record(self, ex: Exchange) -> None:
         """Count what was answered (by X-Cache result)."""

@@ -101,7 +101,11 @@ async def test_node_functions_through_the_edge(
         assert page.text == "docs home"
         assert page.headers["x-content-type-options"] == "nosniff"
     assert {s.path_qs for s in origin.seen} == {"/docs/index.html"}
-    german = await client.get(f"{edge.url}/eu/offers", headers={"CloudFront-Viewer-Country": "DE"})
+    # Origin-facing functions see CloudFront's own CloudFront-Viewer-Country,
+    # never the viewer's: the viewer's location is simulated.
+    spoofed = await client.get(f"{edge.url}/eu/offers", headers={"CloudFront-Viewer-Country": "DE"})
+    assert spoofed.status_code != 302
+    german = await client.get(f"{edge.url}/eu/offers", headers={"X-Edgesim-Viewer": "country=DE"})
     assert german.status_code == 302
     assert german.headers["location"] == "/de/eu/offers"
 

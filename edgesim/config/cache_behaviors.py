@@ -28,6 +28,7 @@ from edgesim.config.schema import (
     Selection,
 )
 from edgesim.hooks import HOOK_RULES, EventType
+from edgesim.viewer import NOT_IN_CACHE_POLICY
 
 __all__ = ["read_behaviors", "read_default_behavior"]
 
@@ -290,7 +291,14 @@ def _cache_policy(node: Node) -> CachePolicy:
                 "a cache policy can include only listed headers (at most 10); to forward "
                 "all headers without caching on them use origin_request: {headers: all}"
             )
-        policy = dataclasses.replace(policy, headers=_selection(headers, header_names=True))
+        selection = _selection(headers, header_names=True)
+        # adding-cloudfront-headers.md: these "can be added in an origin request
+        # policy, but not in a cache policy".
+        for name in sorted(selection.names & NOT_IN_CACHE_POLICY):
+            raise headers.error(
+                f"{name} can't be in a cache policy; forward it with origin_request: headers"
+            )
+        policy = dataclasses.replace(policy, headers=selection)
     if "cookies" in entries:
         policy = dataclasses.replace(policy, cookies=_selection(entries["cookies"]))
     if "accept_encoding_gzip" in entries:

@@ -33,6 +33,7 @@ from edgesim.config.schema import (
     Listen,
     Selection,
 )
+from edgesim.config.viewers import read_viewers
 from edgesim.errors import ConfigError
 
 __all__ = ["load_config", "parse_config", "parse_listen", "parse_size", "quick_config"]
@@ -50,6 +51,7 @@ _TOP_KEYS = (
     "default_behavior",
     "functions",
     "custom_error_responses",
+    "viewers",
 )
 _DISTRIBUTION_KEYS = ("id", "domain", "pop")
 _CACHE_SETTINGS_KEYS = ("max_size", "max_object_size", "error_caching_min_ttl")
@@ -203,6 +205,7 @@ def _config(root: Node, base_dir: Path) -> Config:
         custom_error_responses=read_custom_error_responses(
             top.get("custom_error_responses"), cache.error_caching_min_ttl
         ),
+        viewers=read_viewers(top.get("viewers")),
     )
     if "distribution" in top:
         config = dataclasses.replace(config, distribution=_distribution(top["distribution"]))

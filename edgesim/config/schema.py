@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from edgesim.viewer import ViewerRule
+
 __all__ = [
     "ALL_METHODS",
     "LEGACY_TTLS",
@@ -282,6 +284,7 @@ class Config:
     functions: dict[str, FunctionConfig] = field(default_factory=dict)
     origin_groups: dict[str, OriginGroup] = field(default_factory=dict)
     custom_error_responses: dict[int, CustomErrorResponse] = field(default_factory=dict)
+    viewers: tuple[ViewerRule, ...] = ()  # simulated viewer locations (edgesim.viewer)
     source: Path | None = None
 
     @property
