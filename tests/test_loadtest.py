@@ -263,3 +263,46 @@ def test_the_cli_refuses_bad_input_with_a_clear_message(tmp_path, capsys):
         with pytest.raises(SystemExit) as exited:
             main(["loadtest", "http://127.0.0.1:1/", *argv])
         assert exited.value.code == 2
+
+
+def _finished_run(rate: float, ceiling: float | None, cpu: float) -> Any:
+    """A run's data as the coordinator collects it: one second at ``rate``, one process."""
+    from edgesim.loadtest.driver import StageResult
+    from edgesim.loadtest.harness import RunData, StageData, build_phases
+    from edgesim.loadtest.histogram import Histogram
+    from edgesim.loadtest.metrics import Tally
+    from edgesim.loadtest.scenario import simple_scenario
+
+    options = Options(urls=("http://127.0.0.1:1/",), duration=1)
+    sc = simple_scenario(list(options.urls), relative=False)
+    data = StageData()
+    tally = Tally()
+    for _ in range(int(rate)):
+        tally.answered(200, "Hit from cloudfront", 1100, 900)
+    data.add(0, tally)
+    data.results.append(StageResult(1.0, cpu, 10, 10, Histogram()))
+    probe = None if ceiling is None else {"requests_per_s": ceiling}
+    return RunData(options, sc, build_phases(options, sc), "t", 0.0, None, data, {}, {}, probe)
+
+
+@pytest.mark.parametrize(
+    ("rate", "ceiling", "cpu", "warned"),
+    [
+        (900, 1000, 0.5, "of its own ceiling"),  # 90% of the ceiling
+        (500, 1000, 0.5, None),
+        (500, None, 0.95, "used 95% of a core"),
+        (500, 1000, 0.2, None),
+    ],
+)
+def test_a_run_near_the_generators_ceiling_is_flagged(rate, ceiling, cpu, warned):
+    from edgesim.loadtest.report import build, summary
+
+    doc = build(_finished_run(rate, ceiling, cpu))
+    assert doc["throughput_rps"] == pytest.approx(rate)
+    if ceiling:
+        assert doc["generator"]["share_of_ceiling"] == pytest.approx(rate / ceiling)
+    if warned is None:
+        assert doc["warnings"] == []
+    else:
+        assert any(warned in w for w in doc["warnings"])
+        assert warned in summary(doc)
