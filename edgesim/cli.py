@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 from edgesim.config import config_warnings
 from edgesim.config.loader import load_config, parse_listen, quick_config
@@ -52,7 +53,126 @@ def _parser() -> argparse.ArgumentParser:
     event.add_argument("--status", type=int, help="response events: the status (default 200)")
     event.add_argument("--response-header", action="append", default=[], metavar="NAME=VALUE")
     event.add_argument("--config", metavar="FILE", help="take the distribution id and domain")
+    _loadtest_parser(commands)
     return parser
+
+
+def _loadtest_parser(commands: Any) -> None:
+    test = commands.add_parser(
+        "loadtest",
+        help="drive traffic through an edge (a URL, or one started from --config) and report",
+    )
+    test.add_argument("urls", nargs="*", metavar="URL", help="URLs, or paths with --config")
+    test.add_argument("--config", metavar="FILE", help="start this edge on loopback and load it")
+    test.add_argument("--scenario", metavar="FILE", help="request mix and phases (YAML/JSON/TOML)")
+    load = test.add_mutually_exclusive_group()
+    load.add_argument("--concurrency", type=_positive_int, metavar="N", help="closed loop (10)")
+    load.add_argument("--rate", type=_positive_float, metavar="R", help="open loop: req/s")
+    test.add_argument("--duration", type=_positive_float, metavar="S", help="seconds (10)")
+    test.add_argument("--requests", type=_positive_int, metavar="N", help="stop after N requests")
+    test.add_argument("--warmup", type=_seconds, default=0.0, metavar="S", help="not counted (0)")
+    test.add_argument(
+        "--processes", type=_positive_int, default=1, metavar="N", help="generator processes (1)"
+    )
+    test.add_argument(
+        "--connections",
+        type=_positive_int,
+        metavar="N",
+        help="open loop: most connections per process (256)",
+    )
+    test.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
+        help="per request: connect, and between response bytes (10)",
+    )
+    test.add_argument(
+        "--ceiling",
+        type=_seconds,
+        default=1.0,
+        metavar="S",
+        help="seconds measuring the generator's ceiling; 0 skips (1)",
+    )
+    test.add_argument("--seed", type=int, help="the same request sequence every run")
+    test.add_argument("--cpus", metavar="LIST", help="pin generator processes, e.g. 1 or 2-3")
+    test.add_argument("--edge-cpus", metavar="LIST", help="pin the --config edge, e.g. 0")
+    test.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    test.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    test.add_argument("--quiet", action="store_true", help="no live progress")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number above 0")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not 0 or more seconds")
+    return value
+
+
+def _cpus(text: str | None) -> frozenset[int] | None:
+    if not text:
+        return None
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return frozenset(cpus)
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgesim.loadtest import LoadTestError, Options, loadtest
+
+    try:
+        options = Options(
+            urls=tuple(args.urls),
+            config=Path(args.config) if args.config else None,
+            scenario=Path(args.scenario) if args.scenario else None,
+            concurrency=args.concurrency,
+            rate=args.rate,
+            duration=args.duration,
+            requests=args.requests,
+            warmup=args.warmup,
+            processes=args.processes,
+            connections=args.connections,
+            timeout=args.timeout,
+            ceiling=args.ceiling,
+            seed=args.seed,
+            generator_cpus=_cpus(args.cpus),
+            edge_cpus=_cpus(args.edge_cpus),
+        )
+    except ValueError:
+        print("edgesim: --cpus and --edge-cpus take lists like 0 or 1,3 or 2-3", file=sys.stderr)
+        return 2
+    try:
+        loadtest(
+            options,
+            json_path=Path(args.json) if args.json else None,
+            html_path=Path(args.html) if args.html else None,
+            progress=not args.quiet,
+        )
+    except LoadTestError as error:
+        print(f"edgesim loadtest: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgesim loadtest: interrupted", file=sys.stderr)
+        return 130
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -172,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             return _invoke(args)
         if args.command == "event":
             return _event(args)
+        if args.command == "loadtest":
+            return _loadtest(args)
         return _serve(args)
     except ConfigError as error:
         print(f"edgesim: {error}", file=sys.stderr)
