@@ -1,0 +1,381 @@
+"""The work one request costs the edge and its function workers: CPU time and instructions.
+
+Wall-clock req/s moves with whatever else the machine runs; the work done
+per request does not. For each case the edge (pinned to core 0, its
+workers inherit the pin) serves a fixed number of cache hits of /obj-1k to
+a small closed-loop client on core 1, and the script reports:
+
+* CPU per request (``--cpu``, the default): user + system time from
+  ``/proc/<pid>/stat`` of the edge process and, apart, of its descendants
+  (the zygote and the workers), over ``--requests`` requests after a
+  warm-up, median of ``--rounds`` rounds;
+* instructions per request (``--callgrind``): the edge and its workers run
+  under ``valgrind --tool=callgrind``; the counters are dumped after the
+  warm-up and after ``--requests`` requests, and the second dump divided by
+  the request count (user space only; deterministic to ~0.1% at one
+  connection, which is what ``--callgrind`` uses unless told otherwise).
+
+Cases (``--cases``): ``hit`` (no function), ``lae`` (a no-op Python
+viewer-request function, ``bench/peers/noop_function.py``), ``node`` (the
+same in Node.js), ``cff`` (a no-op CloudFront Function, cloudfront-js-2.0).
+Each function case has 4 prewarmed environments, as in bench/run.py.
+
+    PYTHONPATH=. python bench/hookcost.py                       # CPU us per request
+    PYTHONPATH=. python bench/hookcost.py --callgrind --requests 2000
+    PYTHONPATH=. python bench/hookcost.py --cases lae --connections 50 --rounds 5
+
+Only 127.0.0.1 is used; everything started is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+import run as base  # noqa: E402  (bench/run.py: processes, configs)
+
+from edgesim.hooks import CLOUDFRONT_FUNCTION_LIMITS  # noqa: E402
+
+CASES = ("hit", "lae", "node", "cff")
+# vgdb's pipes, outside /tmp: a worker sees a private /tmp of its own.
+VGDB_PREFIX = f"/dev/shm/edgesim-hookcost-{os.getpid()}-vgdb"
+NODE_HANDLER = """\
+'use strict';
+// A viewer-request function that changes nothing.
+exports.handler = async (event) => event.Records[0].cf.request;
+"""
+CFF_CODE = """\
+// A CloudFront Function (viewer-request) that changes nothing.
+function handler(event) {
+    return event.request;
+}
+"""
+
+
+def config(
+    case: str, path: Path, port: int, origin_port: int, tmp: Path, slow: bool = False
+) -> None:
+    """The edge's config for ``case``: a cached /obj-1k, behind the case's function.
+
+    ``slow`` (under valgrind, ~50 times slower) gives a CloudFront Function the
+    largest compute budget, so that it is not throttled for going over it."""
+    admin = base.free_port()
+    base.edge_config(path, port, admin, origin_port, "CachingOptimized", case == "lae")
+    if case in ("node", "cff"):
+        folder = tmp / case
+        folder.mkdir(exist_ok=True)
+        if case == "node":
+            (folder / "index.js").write_text(NODE_HANDLER)
+            function = (
+                f"    runtime: nodejs20.x\n    code: {folder}\n    handler: index.handler\n"
+                "    prewarm: 4\n"
+            )
+        else:  # one file; AWS fixes the handler and scales it
+            (folder / "noop.js").write_text(CFF_CODE)
+            function = f"    runtime: cloudfront-js-2.0\n    code: {folder / 'noop.js'}\n"
+            if slow:
+                function += (
+                    f"    compute_budget_ms: {CLOUDFRONT_FUNCTION_LIMITS.max_compute_budget_ms}\n"
+                )
+        path.write_text(
+            path.read_text() + "  functions: {viewer-request: noop}\n"
+            "functions:\n  noop:\n" + function
+        )
+
+
+# --- the client ------------------------------------------------------------------------
+
+REQUEST = b"GET /obj-1k HTTP/1.1\r\nHost: bench\r\nUser-Agent: hookcost\r\nAccept: */*\r\n\r\n"
+_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.I)
+
+
+def drive(port: int, total: int, connections: int) -> None:
+    """``total`` keep-alive GETs over ``connections`` connections, each one in flight
+    at a time (closed loop); raises on any answer that is not 200."""
+    sel = selectors.DefaultSelector()
+    socks = []
+    for _ in range(min(connections, total)):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        socks.append(sock)
+        sel.register(sock, selectors.EVENT_READ, bytearray())
+    sent = done = 0
+    for sock in socks:
+        sock.send(REQUEST)
+        sent += 1
+    deadline = time.monotonic() + 600
+    while done < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the edge stopped answering")
+        for key, _ in sel.select(5.0):
+            sock, buf = key.fileobj, key.data
+            assert isinstance(sock, socket.socket)
+            data = sock.recv(1 << 20)
+            if not data:
+                raise RuntimeError("the edge closed a connection")
+            buf += data
+            while True:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                if not buf.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(f"unexpected answer: {bytes(buf[:200])!r}")
+                match = _LENGTH.search(buf, 0, end + 2)
+                size = end + 4 + (int(match.group(1)) if match else 0)
+                if len(buf) < size:
+                    break
+                del buf[:size]
+                done += 1
+                if sent < total:
+                    sock.send(REQUEST)
+                    sent += 1
+    for sock in socks:
+        sel.unregister(sock)
+        sock.close()
+
+
+def client(port: int, total: int, connections: int) -> None:
+    """``drive`` in a child process on the load core, so the measured core does only the edge."""
+    subprocess.run(
+        ["taskset", "-c", base.LOAD_CORE, sys.executable, __file__, "--drive",
+         str(port), str(total), str(connections)],
+        check=True,
+        timeout=3600,
+    )  # fmt: skip
+
+
+# --- CPU per request ----------------------------------------------------------------------
+
+
+def switches(pid: int) -> int:
+    """Context switches (voluntary and not) of ``pid`` so far, from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return sum(int(n) for n in re.findall(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", text, re.M))
+
+
+def tree_ticks(pid: int) -> tuple[int, int, int, int]:
+    """Of ``pid`` and, apart, of its living descendants: CPU ticks (user + system),
+    then context switches."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    tree, grown = {pid}, True
+    while grown:
+        children = {c for c, p in parents.items() if p in tree} - tree
+        tree |= children
+        grown = bool(children)
+    others = tree - {pid}
+    return (
+        ticks.get(pid, 0),
+        sum(ticks.get(p, 0) for p in others),
+        switches(pid),
+        sum(switches(p) for p in others),
+    )
+
+
+def measure_cpu(case: str, args: argparse.Namespace, origin_port: int, tmp: Path) -> str:
+    port = base.free_port()
+    path = tmp / f"edge-{case}.yaml"
+    config(case, path, port, origin_port, tmp)
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    with base.Processes(tmp) as procs:
+        argv = [sys.executable, "-m", "edgesim.cli", "serve", "--config", str(path)]
+        proc = procs.start(case, argv, base.SERVER_CORE)
+        base.wait_ready(procs, case, proc, port)
+        client(port, args.warmup, args.connections)
+        edge, workers, walls, edge_cs, worker_cs = [], [], [], [], []
+        for _ in range(args.rounds):
+            before = tree_ticks(proc.pid)
+            started = time.monotonic()
+            client(port, args.requests, args.connections)
+            walls.append(args.requests / (time.monotonic() - started))
+            after = tree_ticks(proc.pid)
+            edge.append((after[0] - before[0]) * tick_us / args.requests)
+            workers.append((after[1] - before[1]) * tick_us / args.requests)
+            edge_cs.append((after[2] - before[2]) / args.requests)
+            worker_cs.append((after[3] - before[3]) / args.requests)
+    total = [e + w for e, w in zip(edge, workers, strict=True)]
+    return (
+        f"{case:5} CPU per request: edge {statistics.median(edge):6.1f} us + workers "
+        f"{statistics.median(workers):6.1f} us = {statistics.median(total):6.1f} us "
+        f"(rounds: {', '.join(f'{t:.0f}' for t in total)}; context switches per request: "
+        f"edge {statistics.median(edge_cs):.2f}, workers {statistics.median(worker_cs):.2f}; "
+        f"{statistics.median(walls):,.0f} req/s wall, load {base_load()})"
+    )
+
+
+def base_load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+# --- instructions per request -------------------------------------------------------------
+
+
+def callgrind_totals(files: list[Path]) -> int:
+    total = 0
+    for file in files:
+        if not file.exists():  # the process ended (or did not answer the dump)
+            continue
+        for line in file.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                total += int(line.split()[1])
+                break
+    return total
+
+
+def measure_instructions(case: str, args: argparse.Namespace, origin_port: int, tmp: Path) -> str:
+    port = base.free_port()
+    path = tmp / f"edge-{case}.yaml"
+    config(case, path, port, origin_port, tmp, slow=True)
+    # Outside /tmp, like vgdb's pipes: a worker's /tmp is its own.
+    out = Path(tempfile.mkdtemp(prefix=f"edgesim-hookcost-{case}-", dir=args.keep or "/dev/shm"))
+    # Valgrind keeps fds of its own above the client's hard limit and refuses a
+    # setrlimit that would reach them: the sandbox's 1024 must be the hard limit.
+    argv = [
+        "prlimit", "--nofile=1024:1024", "valgrind", "--tool=callgrind", "--trace-children=yes",
+        f"--callgrind-out-file={out}/cg.%p", f"--vgdb-prefix={VGDB_PREFIX}",
+        "--dump-instr=no", "--compress-strings=no",
+        sys.executable, "-m", "edgesim.cli", "serve", "--config", str(path),
+    ]  # fmt: skip
+    try:
+        with base.Processes(tmp) as procs:
+            proc = procs.start(case, argv, base.SERVER_CORE)
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    base.fetch(port, "/obj-1k", timeout=30)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(procs.log_tail(case)) from None
+                    time.sleep(0.5)
+            client(port, args.warmup, args.connections)
+            pids = [proc.pid, *descendants(proc.pid)]
+            dump(pids)
+            client(port, args.requests, args.connections)
+            dump(pids)
+            # The second dump of each process is the measured part.
+            counts = {p: callgrind_totals([out / f"cg.{p}.2"]) for p in pids}
+            procs.stop(case)
+    finally:
+        if args.keep:
+            print(f"  callgrind files of {case} kept in {out}", flush=True)
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+    edge = counts[proc.pid] / args.requests
+    workers = sum(counts[p] for p in pids[1:]) / args.requests
+    return (
+        f"{case:5} instructions per request: edge {edge:10,.0f} + workers {workers:10,.0f}"
+        f" = {edge + workers:10,.0f}"
+    )
+
+
+def descendants(pid: int) -> list[int]:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except OSError:
+                continue
+    tree, grown = {pid}, True
+    while grown:
+        children = {c for c, p in parents.items() if p in tree} - tree
+        tree |= children
+        grown = bool(children)
+    return sorted(tree - {pid})
+
+
+def dump(pids: list[int]) -> None:
+    """Ask each process's callgrind to write its counters so far and zero them."""
+    for pid in pids:
+        try:
+            subprocess.run(
+                ["callgrind_control", f"--vgdb-prefix={VGDB_PREFIX}", "--dump", str(pid)],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            print(f"  callgrind_control --dump {pid} did not answer: not counted", flush=True)
+
+
+# --- main ------------------------------------------------------------------------------
+
+
+def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--drive":
+        drive(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--requests", type=int, help="measured requests (20000; callgrind 1000)")
+    parser.add_argument("--warmup", type=int, help="requests first (5000; callgrind 300)")
+    parser.add_argument("--connections", type=int, help="client connections (50; callgrind 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="CPU rounds, median shown (3)")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="keep the callgrind files in DIR (not under /tmp)"
+    )
+    args = parser.parse_args()
+    cg = args.callgrind
+    args.requests = args.requests or (1000 if cg else 20_000)
+    args.warmup = args.warmup or (300 if cg else 5000)
+    args.connections = args.connections or (1 if cg else 50)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    for case in cases:
+        if case not in CASES:
+            parser.error(f"unknown case {case!r}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    print(
+        f"{'callgrind' if cg else 'cpu'}: {args.requests} requests after {args.warmup}, "
+        f"{args.connections} connection(s); load {base_load()}",
+        flush=True,
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="edgesim-hookcost-") as name,
+        base.Processes(Path(name)) as procs,
+    ):
+        tmp = Path(name)
+        origin_port = base.free_port()
+        origin = procs.start(
+            "origin",
+            [sys.executable, str(base.PEERS / "origin.py"), "--port", str(origin_port)],
+            base.LOAD_CORE,
+        )
+        base.wait_ready(procs, "origin", origin, origin_port)
+        for case in cases:
+            measure = measure_instructions if cg else measure_cpu
+            print(measure(case, args, origin_port, tmp), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
