@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import json.encoder
 import os
 import socket
 import struct
@@ -71,9 +72,48 @@ class ProtocolError(Exception):
     """A peer broke the framing or sent something that is not a message."""
 
 
-# Built once: json.dumps/json.loads with options build a new encoder per call,
-# which costs as much as encoding a small message.
-_ENCODERS: dict[Callable[[Any], Any] | None, json.JSONEncoder] = {}
+def _not_serializable(obj: object) -> object:
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+class _Encoder:
+    """``json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))``, built once.
+
+    ``JSONEncoder.encode`` makes a new C encoder (and a closure) on every
+    call, which costs more than encoding a small message; this keeps one and
+    its circular-reference markers (emptied again after a failed encode).
+    """
+
+    __slots__ = ("_encode", "_markers")
+
+    def __init__(self, default: Callable[[Any], Any] | None) -> None:
+        self._markers: dict[int, Any] = {}
+        make = getattr(json.encoder, "c_make_encoder", None)
+        if make is None:  # a Python without the _json accelerator
+            slow = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=default)
+            self._encode: Callable[[Any, int], Any] = lambda obj, _: (slow.encode(obj),)
+            return
+        self._encode = make(
+            self._markers,
+            default or _not_serializable,
+            json.encoder.encode_basestring,
+            None,  # indent
+            ":",
+            ",",
+            False,  # sort_keys
+            False,  # skipkeys
+            True,  # allow_nan, as JSONEncoder
+        )
+
+    def __call__(self, msg: Mapping[str, Any]) -> str:
+        try:
+            return "".join(self._encode(msg, 0))
+        except BaseException:
+            self._markers.clear()
+            raise
+
+
+_ENCODERS: dict[Callable[[Any], Any] | None, _Encoder] = {}
 _DECODER = json.JSONDecoder()
 
 
@@ -81,10 +121,8 @@ def encode(msg: Mapping[str, Any], *, default: Callable[[Any], Any] | None = Non
     """One frame. Raises ``TypeError``/``ValueError`` when ``msg`` is not JSON-serializable."""
     encoder = _ENCODERS.get(default)
     if encoder is None:
-        encoder = _ENCODERS[default] = json.JSONEncoder(
-            ensure_ascii=False, separators=(",", ":"), default=default
-        )
-    body = encoder.encode(msg).encode("utf-8", "surrogatepass")
+        encoder = _ENCODERS[default] = _Encoder(default)
+    body = encoder(msg).encode("utf-8", "surrogatepass")
     if len(body) > MAX_FRAME:
         raise ValueError(f"message of {len(body)} bytes is over the {MAX_FRAME}-byte frame limit")
     return HEADER.pack(len(body)) + body
