@@ -10,6 +10,7 @@ origin run on core 1 (the method of bench/run.py, whose helpers this uses):
     edgesim + L@E          a hit through a no-op Python viewer-request function
     edgesim + CFF          a hit through a no-op CloudFront Function (cloudfront-js-2.0),
                            "not available in this edgesim" while the config refuses it
+    edgesim + Node.js      a hit through a no-op Node.js (nodejs20.x) viewer-request function
     nginx proxy_cache      one worker, the object cached
     varnish                one thread pool, the object cached
     mitmproxy addon        mitmdump --mode reverse with an addon that sets a header
@@ -73,6 +74,7 @@ CASES = (
     Case("edgesim-miss", "edgesim miss", "edge-miss", warm=False),
     Case("edgesim-lae", "edgesim hit + L@E viewer-request", "edge-lae"),
     Case("edgesim-cff", "edgesim hit + CloudFront Function", "edge-cff"),
+    Case("edgesim-node", "edgesim hit + Node.js viewer-request", "edge-node"),
     Case("nginx", "nginx proxy_cache (1 worker)", "nginx"),
     Case("varnish", "varnish", "varnish"),
     Case("mitmproxy", "mitmproxy reverse + addon", "mitmproxy", warm=False),
@@ -85,8 +87,10 @@ RATIOS = (
     ("edgesim-hit", "bare", None, False),
     ("edgesim-lae", "serverless", 5.0, False),
     ("edgesim-lae", "mitmproxy", 10.0, False),
-    ("edgesim-cff", "serverless", None, False),
-    ("edgesim-cff", "mitmproxy", None, False),
+    ("edgesim-cff", "serverless", 5.0, False),
+    ("edgesim-cff", "mitmproxy", 10.0, False),
+    ("edgesim-node", "serverless", 5.0, False),
+    ("edgesim-node", "mitmproxy", 10.0, False),
     ("edgesim-miss", "mitmproxy", None, False),
 )
 
@@ -232,7 +236,10 @@ function handler(event) {
 
 
 def cff_config(path: Path, port: int, admin: int, origin_port: int, tmp: Path) -> None:
-    """An edge whose default behavior runs a no-op CloudFront Function at viewer-request."""
+    """An edge whose default behavior runs a no-op CloudFront Function at viewer-request.
+
+    A CloudFront Function is one file; AWS fixes its handler and scales it (no prewarm).
+    """
     base.edge_config(path, port, admin, origin_port, "CachingOptimized", function=False)
     (tmp / "cff").mkdir(exist_ok=True)
     (tmp / "cff" / "noop.js").write_text(CFF_CODE)
@@ -241,8 +248,24 @@ def cff_config(path: Path, port: int, admin: int, origin_port: int, tmp: Path) -
         "functions:\n"
         "  noop:\n"
         "    runtime: cloudfront-js-2.0\n"
-        f"    code: {tmp / 'cff'}\n"
-        "    handler: noop.handler\n"
+        f"    code: {tmp / 'cff' / 'noop.js'}\n"
+    )
+
+
+def node_config(path: Path, port: int, admin: int, origin_port: int, tmp: Path) -> None:
+    """An edge whose default behavior runs a no-op Node.js viewer-request function
+    (the serverless case's handler), 4 environments prewarmed as for Python."""
+    base.edge_config(path, port, admin, origin_port, "CachingOptimized", function=False)
+    (tmp / "node").mkdir(exist_ok=True)
+    (tmp / "node" / "handler.js").write_text(NODE_HANDLER)
+    path.write_text(
+        path.read_text() + "  functions: {viewer-request: noop}\n"
+        "functions:\n"
+        "  noop:\n"
+        "    runtime: nodejs20.x\n"
+        f"    code: {tmp / 'node'}\n"
+        "    handler: handler.viewerRequest\n"
+        "    prewarm: 4\n"
     )
 
 
@@ -278,6 +301,8 @@ def start_case(
             reason = cff_available(config)
             if reason is not None:
                 raise Unavailable(reason)
+        elif case.kind == "edge-node":
+            node_config(config, port, admin, origin_port, tmp)
         else:
             base.edge_config(config, port, admin, origin_port, cache, case.kind == "edge-lae")
         argv = [py, "-m", "edgesim.cli", "serve", "--config", str(config)]

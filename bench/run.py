@@ -126,7 +126,11 @@ class Processes:
     """Servers started by this run; all of them are stopped when the block exits."""
 
     def __init__(self, logdir: Path) -> None:
-        self._logdir = logdir
+        # A folder of their own: the edge watches its config's folder for edits
+        # (hot reload), and a server log written next to it would wake the
+        # watcher on every line the edge prints.
+        self._logdir = logdir / "logs"
+        self._logdir.mkdir(exist_ok=True)
         self._running: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
 
     def __enter__(self) -> Processes:
