@@ -189,7 +189,7 @@ class _Connection(BaseProtocol):
         if ex.pending or ex.response is None or not isinstance(ex.response.body, bytes | None):
             self._queue.append((message, payload))
             self.pipeline = pipeline
-            self._task = asyncio.create_task(self._drain_queue(ex))
+            self._task = self._loop.create_task(self._drain_queue(ex))
             return
         self._write_buffered(ex, message)
         if not payload.is_eof():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -105,7 +106,9 @@ def function_log_dir(config: Config) -> Path:
 
 
 def _print_log_lines(lines: str) -> None:
-    print(lines, flush=True)
+    # One write per invocation (print writes the text and its newline apart).
+    sys.stdout.write(lines + "\n")
+    sys.stdout.flush()
 
 
 async def serve(

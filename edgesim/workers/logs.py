@@ -20,7 +20,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 __all__ = [
     "LogGroup",
@@ -123,22 +123,25 @@ def exit_error(request_id: str, status: int | None, error_type: str) -> dict[str
 class LogGroup:
     """A function's log group as one file, ``<dir>/us-east-1.<name>.log``, appended to.
 
-    Writes go to the page cache and are flushed per invocation: microseconds,
-    so they happen on the event loop.
+    Each invocation's lines are one ``write`` to a file opened for appending:
+    microseconds, so they happen on the event loop, and the file is complete
+    when the invocation returns.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: TextIO | None = None
+        self._fd: int | None = None
 
     def write(self, lines: tuple[str, ...]) -> None:
-        if self._file is None:
+        if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
-        self._file.write("\n".join(lines) + "\n")
-        self._file.flush()
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            self._fd = os.open(self.path, flags, 0o666)  # as open("a"): umask applies
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        while data:
+            data = data[os.write(self._fd, data) :]
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import signal
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -46,12 +47,15 @@ class InvokeResult:
     compute_utilization: int | None = None
 
 
+# Request ids must be unique and look random, not be secret: a PRNG seeded from
+# the OS costs no system call per invocation, unlike os.urandom (or uuid.uuid4).
+_ids = random.Random(os.urandom(32))
+_VERSION_4 = ~(0xF << 76 | 0x3 << 62) & ((1 << 128) - 1)
+
+
 def new_request_id() -> str:
-    """A random (version 4) UUID, as Lambda's request ids are; ``uuid.uuid4`` is slower."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40
-    raw[8] = raw[8] & 0x3F | 0x80
-    h = raw.hex()
+    """A random (version 4) UUID, as Lambda's request ids are."""
+    h = f"{_ids.getrandbits(128) & _VERSION_4 | 0x4 << 76 | 0x2 << 62:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

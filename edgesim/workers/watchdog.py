@@ -32,11 +32,16 @@ class Watchdog:
     def __init__(self) -> None:
         self._busy: set[WorkerProcess] = set()
         self._timer: asyncio.TimerHandle | None = None
+        # Kept: asyncio.get_running_loop() makes a getpid system call each time.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def watch(self, worker: WorkerProcess) -> None:
         self._busy.add(worker)
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(WATCH_INTERVAL, self._tick)
+            loop = self._loop
+            if loop is None or loop.is_closed():
+                loop = self._loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(WATCH_INTERVAL, self._tick)
 
     def unwatch(self, worker: WorkerProcess) -> None:
         self._busy.discard(worker)
@@ -50,5 +55,5 @@ class Watchdog:
         self._timer = None
         for worker in list(self._busy):
             worker.check()
-        if self._busy:
-            self._timer = asyncio.get_running_loop().call_later(WATCH_INTERVAL, self._tick)
+        if self._busy and self._loop is not None:
+            self._timer = self._loop.call_later(WATCH_INTERVAL, self._tick)
