@@ -3,8 +3,10 @@
 The pipeline depends only on the ``Invoker`` protocol (give it a function
 name and an event, get an ``InvokeResult``); ``FunctionInvoker`` is the real
 one, backed by sandboxed worker processes. Each invocation's log lines go to
-the function's log file and, when ``echo`` is given, to the console (one
-call per invocation with its lines joined).
+the function's log file and, when ``echo`` is given, to the console: one
+call per invocation with its lines joined, or, while other invocations are
+still running, one call per batch of them at most ``FLUSH_DELAY`` later
+(``edgesim.workers.logs.Batched``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from edgesim.config.schema import FunctionConfig
 
 if TYPE_CHECKING:
+    from edgesim.workers.logs import Batched
     from edgesim.workers.pool import FunctionPool, InvokeResult
 
 __all__ = ["FunctionInvoker", "Invoker"]
@@ -46,6 +49,7 @@ class FunctionInvoker:
         """``reuse`` holds pools to carry over by name (a reload keeps the warm
         environments of functions that did not change)."""
         # Imported here: an edge without functions never loads the worker machinery.
+        from edgesim.workers.logs import Batched
         from edgesim.workers.pool import FunctionPool
 
         self.log_dir = log_dir
@@ -55,6 +59,8 @@ class FunctionInvoker:
             for name, cfg in functions.items()
         }
         self._echo = echo
+        # Lines of invocations that ran together reach ``echo`` in one call.
+        self._console: Batched | None = Batched(echo, sep="\n") if echo is not None else None
 
     async def start(self) -> None:
         """Start each function's ``prewarm`` environments."""
@@ -62,12 +68,17 @@ class FunctionInvoker:
 
     async def invoke(self, function: str, event: Any) -> InvokeResult:
         result = await self.pools[function].invoke(event)
-        if self._echo is not None and result.logs:
-            # One write per invocation: the console is on the request path.
-            self._echo("\n".join(f"[{function}] {line}" for line in result.logs))
+        if self._console is not None and result.logs:
+            # One write per invocation at most (per batch while others run): the
+            # console is on the request path.
+            text = "\n".join(f"[{function}] {line}" for line in result.logs)
+            busy = any(pool.busy for pool in self.pools.values())
+            self._console.write(text, busy=busy)
         return result
 
     async def close(self) -> None:
+        if self._console is not None:
+            self._console.flush()
         await asyncio.gather(*(pool.close() for pool in self.pools.values()))
 
     def stats(self) -> dict[str, dict[str, Any]]:

@@ -488,6 +488,21 @@ async def test_log_file_is_the_log_group(make_pool: PoolFactory, tmp_path: Path)
     assert text == "\n".join(first.logs + second.logs) + "\n"
 
 
+async def test_log_lines_of_concurrent_invocations_are_written_whole(
+    make_pool: PoolFactory, tmp_path: Path
+) -> None:
+    # While others run, an invocation's lines wait to be written with theirs;
+    # the last one to finish writes them all, each invocation's lines together.
+    pool = make_pool("app.echo", log_dir=tmp_path)
+    results = await asyncio.gather(*(pool.invoke({"n": n}) for n in range(6)))
+    text = (tmp_path / "us-east-1.demo.log").read_text()
+    blocks = ["\n".join(r.logs) + "\n" for r in results]
+    assert len(text) == sum(map(len, blocks))
+    for block, result in zip(blocks, results, strict=True):
+        assert text.count(block) == 1
+        assert f"START RequestId: {result.request_id}" in block
+
+
 async def test_close_kills_every_worker(make_pool: PoolFactory) -> None:
     pool = make_pool("app.sleep", concurrency=3)
     results = await asyncio.gather(*(pool.invoke({"seconds": 0.1}) for _ in range(3)))

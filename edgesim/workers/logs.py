@@ -10,19 +10,24 @@ the error type. The reason wording is Lambda's (its runtime agent prints Go's
 names for signals).
 
 Lambda@Edge writes to the log group ``/aws/lambda/us-east-1.<name>``
-(edge-functions-logs.md); ``LogGroup`` appends to one file per group.
+(edge-functions-logs.md); ``LogGroup`` appends to one file per group, and
+``Batched`` gathers the lines of concurrent invocations into one write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "FLUSH_DELAY",
+    "Batched",
     "LogGroup",
     "billed_ms",
     "end_line",
@@ -120,28 +125,74 @@ def exit_error(request_id: str, status: int | None, error_type: str) -> dict[str
     return {"errorType": error_type, "errorMessage": message}
 
 
+# How long the lines of an invocation may wait to be written with others'. A
+# write to a log file costs more than everything else an invocation's lines
+# need, so under concurrent load they are written in batches.
+FLUSH_DELAY = 0.02
+
+
+class Batched:
+    """Text for a sink (a file, the console), written at once or gathered briefly.
+
+    ``write(text)`` hands ``text`` over at once, after anything still pending;
+    ``write(text, busy=True)`` (other invocations are still running) keeps it
+    for at most ``FLUSH_DELAY`` seconds and hands it over with whatever came
+    meanwhile, in order, joined by ``sep``, in one call. So a lone invocation's
+    lines are out when it returns, and a busy edge writes once per batch, not
+    per request.
+    """
+
+    def __init__(self, sink: Callable[[str], None], sep: str = "") -> None:
+        self._sink = sink
+        self._sep = sep
+        self._pending: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    def write(self, text: str, *, busy: bool = False) -> None:
+        self._pending.append(text)
+        if not busy:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            text = self._sep.join(self._pending) if len(self._pending) > 1 else self._pending[0]
+            self._pending.clear()
+            self._sink(text)
+
+
 class LogGroup:
     """A function's log group as one file, ``<dir>/us-east-1.<name>.log``, appended to.
 
-    Each invocation's lines are one ``write`` to a file opened for appending:
-    microseconds, so they happen on the event loop, and the file is complete
-    when the invocation returns.
+    An invocation's lines are one ``write`` to a file opened for appending, on
+    the event loop (microseconds); while other invocations run they may be
+    batched with theirs (``Batched``). ``close`` writes whatever is pending.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._batch = Batched(self._append)
 
-    def write(self, lines: tuple[str, ...]) -> None:
+    def write(self, lines: tuple[str, ...], *, busy: bool = False) -> None:
+        """Append one invocation's ``lines``; ``busy``: others are still running."""
+        self._batch.write("\n".join(lines) + "\n", busy=busy)
+
+    def _append(self, text: str) -> None:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
             self._fd = os.open(self.path, flags, 0o666)  # as open("a"): umask applies
-        data = ("\n".join(lines) + "\n").encode("utf-8")
+        data = text.encode("utf-8")
         while data:
             data = data[os.write(self._fd, data) :]
 
     def close(self) -> None:
+        self._batch.flush()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

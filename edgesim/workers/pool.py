@@ -179,6 +179,11 @@ class FunctionPool:
         if self._log is not None:
             self._log.close()
 
+    @property
+    def busy(self) -> int:
+        """Invocations running now."""
+        return self._busy
+
     def stats(self) -> dict[str, Any]:
         """Counters since the pool started, environments now, and recent durations."""
         return {
@@ -378,5 +383,5 @@ class FunctionPool:
                 self._counts[key] += 1
         self._durations.append(result.duration_ms)
         if self._log is not None:
-            self._log.write(result.logs)
+            self._log.write(result.logs, busy=self._busy > 0)
         return result
