@@ -11,9 +11,11 @@ then invocations) and watches it from the event loop:
   exchange at its deadline;
 * output is drained as it arrives (keeping the first ``OUTPUT_CAP`` bytes of
   each exchange, discarding the rest), so a worker printing megabytes never
-  blocks and never grows the proxy; when the result frame arrives the pipe
-  is drained once more, synchronously: the worker wrote its output before
-  its result, so the output is complete;
+  blocks and never grows the proxy. The worker writes its output before its
+  result, so the pipe was readable when the result was, and the loop has run
+  the pipe's reader by the time the waiting invocation resumes: the output
+  is complete without another read. An exchange that ends otherwise (a
+  timeout, a crash) drains the pipe once more, synchronously;
 * a frame that breaks the protocol, or one nobody asked for, ends the
   exchange as ``invalid``; end of stream ends it as a crash, with the exit
   status the zygote reports.
@@ -96,6 +98,7 @@ class WorkerProcess:
         self._peak_kb = 0
         self._out = bytearray()
         self._dropped = 0
+        self._unread = False  # the output reader stopped before the pipe was empty
         self._broken = False
         self._closed = False
         self._early: list[tuple[str, Any]] | None = []
@@ -253,7 +256,8 @@ class WorkerProcess:
                     rss_kb=rss_kb,
                     compute=compute,
                     lines=lines,
-                )
+                ),
+                drain=False,
             )
         return self._take(
             Outcome(
@@ -263,7 +267,8 @@ class WorkerProcess:
                 rss_kb=rss_kb,
                 compute=compute,
                 lines=lines,
-            )
+            ),
+            drain=False,
         )
 
     async def _crashed(self, started: float) -> Outcome:
@@ -281,9 +286,17 @@ class WorkerProcess:
             Outcome("crash", duration_ms=elapsed, rss_kb=self._peak_kb, status=status)
         )
 
-    def _take(self, outcome: Outcome) -> Outcome:
-        """Attach this exchange's output to ``outcome`` and start afresh."""
-        self._read_output(drain=True)
+    def _take(self, outcome: Outcome, drain: bool = True) -> Outcome:
+        """Attach this exchange's output to ``outcome`` and start afresh.
+
+        ``drain`` reads what is left in the pipe first. An answer needs none:
+        its exchange resumes from a callback the loop runs after those of
+        every descriptor that was ready with the answer (or before it), and
+        the worker wrote its output before its answer, so the output pipe's
+        reader has already run (and found it empty, or it is drained now).
+        """
+        if drain or self._unread:
+            self._read_output(drain=True)
         outcome.output = bytes(self._out)
         outcome.dropped = self._dropped
         self._out.clear()
@@ -331,12 +344,14 @@ class WorkerProcess:
         fd = self._out_fd
         # Bounded per call so a flood of output cannot starve the loop. A final
         # drain needs at most one pipe's worth: the writer blocks when it is full.
+        self._unread = True  # until a read finds the pipe empty
         for _ in range(64 if drain else 16):
             if fd is None:
                 return
             try:
                 data = os.read(fd, 1 << 16)
             except BlockingIOError:
+                self._unread = False
                 return
             except OSError:
                 data = b""
