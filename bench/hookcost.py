@@ -161,6 +161,15 @@ def client(port: int, total: int, connections: int) -> None:
 # --- CPU per request ----------------------------------------------------------------------
 
 
+def io_calls(pid: int) -> int:
+    """Read and write system calls of ``pid`` so far (``syscr`` + ``syscw``), from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/io").read_text()
+    except OSError:
+        return 0
+    return sum(int(n) for n in re.findall(r"^sysc[rw]:\s+(\d+)", text, re.M))
+
+
 def switches(pid: int) -> int:
     """Context switches (voluntary and not) of ``pid`` so far, from /proc."""
     try:
@@ -170,9 +179,9 @@ def switches(pid: int) -> int:
     return sum(int(n) for n in re.findall(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", text, re.M))
 
 
-def tree_ticks(pid: int) -> tuple[int, int, int, int]:
+def tree_ticks(pid: int) -> tuple[int, int, int, int, int]:
     """Of ``pid`` and, apart, of its living descendants: CPU ticks (user + system),
-    then context switches."""
+    then context switches; last the read and write calls of ``pid``."""
     parents: dict[int, int] = {}
     ticks: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -195,6 +204,7 @@ def tree_ticks(pid: int) -> tuple[int, int, int, int]:
         sum(ticks.get(p, 0) for p in others),
         switches(pid),
         sum(switches(p) for p in others),
+        io_calls(pid),
     )
 
 
@@ -208,7 +218,7 @@ def measure_cpu(case: str, args: argparse.Namespace, origin_port: int, tmp: Path
         proc = procs.start(case, argv, base.SERVER_CORE)
         base.wait_ready(procs, case, proc, port)
         client(port, args.warmup, args.connections)
-        edge, workers, walls, edge_cs, worker_cs = [], [], [], [], []
+        edge, workers, walls, edge_cs, worker_cs, edge_io = [], [], [], [], [], []
         for _ in range(args.rounds):
             before = tree_ticks(proc.pid)
             started = time.monotonic()
@@ -219,12 +229,14 @@ def measure_cpu(case: str, args: argparse.Namespace, origin_port: int, tmp: Path
             workers.append((after[1] - before[1]) * tick_us / args.requests)
             edge_cs.append((after[2] - before[2]) / args.requests)
             worker_cs.append((after[3] - before[3]) / args.requests)
+            edge_io.append((after[4] - before[4]) / args.requests)
     total = [e + w for e, w in zip(edge, workers, strict=True)]
     return (
         f"{case:5} CPU per request: edge {statistics.median(edge):6.1f} us + workers "
         f"{statistics.median(workers):6.1f} us = {statistics.median(total):6.1f} us "
         f"(rounds: {', '.join(f'{t:.0f}' for t in total)}; context switches per request: "
         f"edge {statistics.median(edge_cs):.2f}, workers {statistics.median(worker_cs):.2f}; "
+        f"edge reads + writes per request {statistics.median(edge_io):.2f}; "
         f"{statistics.median(walls):,.0f} req/s wall, load {base_load()})"
     )
 
