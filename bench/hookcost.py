@@ -230,6 +230,7 @@ def measure_cpu(case: str, args: argparse.Namespace, origin_port: int, tmp: Path
             edge_cs.append((after[2] - before[2]) / args.requests)
             worker_cs.append((after[3] - before[3]) / args.requests)
             edge_io.append((after[4] - before[4]) / args.requests)
+        processes = len(descendants(proc.pid))
     total = [e + w for e, w in zip(edge, workers, strict=True)]
     return (
         f"{case:5} CPU per request: edge {statistics.median(edge):6.1f} us + workers "
@@ -237,6 +238,7 @@ def measure_cpu(case: str, args: argparse.Namespace, origin_port: int, tmp: Path
         f"(rounds: {', '.join(f'{t:.0f}' for t in total)}; context switches per request: "
         f"edge {statistics.median(edge_cs):.2f}, workers {statistics.median(worker_cs):.2f}; "
         f"edge reads + writes per request {statistics.median(edge_io):.2f}; "
+        f"{processes} worker processes; "
         f"{statistics.median(walls):,.0f} req/s wall, load {base_load()})"
     )
 
