@@ -228,6 +228,7 @@ def serve(channel: protocol.BlockingChannel, options: dict[str, Any]) -> int:
     stop_s = float(options["stop_ms"]) / 1000
     kvs, meta = _load_kvs(options.get("kvs"))
     host = _Host(kvs, meta)
+    signal.signal(signal.SIGVTALRM, signal.SIG_DFL)  # what ends a runaway run (_cpu_stop)
     try:
         with _cpu_stop(stop_s * 10):  # top-level code gets ten runs' worth
             prepared = _Function(code, runtime, host)
@@ -261,7 +262,7 @@ class _cpu_stop:
         self.seconds = seconds
 
     def __enter__(self) -> None:
-        signal.signal(signal.SIGVTALRM, signal.SIG_DFL)
+        # SIGVTALRM keeps its default action (terminate), set once in ``serve``.
         signal.setitimer(signal.ITIMER_VIRTUAL, self.seconds)
 
     def __exit__(self, *_: object) -> None:
@@ -284,7 +285,7 @@ def _invoke(
     error: dict[str, Any] | None = None
     try:
         with _cpu_stop(stop_s):
-            function.invoke(json.dumps(event), int(time.time() * 1000))
+            function.invoke(protocol.dumps_ascii(event), int(time.time() * 1000))
             while function.context.execute_pending_job():
                 pass
             outcome = json.loads(function.outcome())

@@ -55,6 +55,7 @@ __all__ = [
     "FrameDecoder",
     "ProtocolError",
     "decode",
+    "dumps_ascii",
     "encode",
     "recv_control",
     "send_control",
@@ -87,17 +88,17 @@ class _Encoder:
 
     __slots__ = ("_encode", "_markers")
 
-    def __init__(self, default: Callable[[Any], Any] | None) -> None:
+    def __init__(self, default: Callable[[Any], Any] | None, ascii: bool = False) -> None:
         self._markers: dict[int, Any] = {}
         make = getattr(json.encoder, "c_make_encoder", None)
         if make is None:  # a Python without the _json accelerator
-            slow = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=default)
+            slow = json.JSONEncoder(ensure_ascii=ascii, separators=(",", ":"), default=default)
             self._encode: Callable[[Any, int], Any] = lambda obj, _: (slow.encode(obj),)
             return
         self._encode = make(
             self._markers,
             default or _not_serializable,
-            json.encoder.encode_basestring,
+            json.encoder.encode_basestring_ascii if ascii else json.encoder.encode_basestring,
             None,  # indent
             ":",
             ",",
@@ -106,7 +107,7 @@ class _Encoder:
             True,  # allow_nan, as JSONEncoder
         )
 
-    def __call__(self, msg: Mapping[str, Any]) -> str:
+    def __call__(self, msg: Any) -> str:
         try:
             return "".join(self._encode(msg, 0))
         except BaseException:
@@ -115,7 +116,13 @@ class _Encoder:
 
 
 _ENCODERS: dict[Callable[[Any], Any] | None, _Encoder] = {}
+_ASCII = _Encoder(None, ascii=True)
 _DECODER = json.JSONDecoder()
+
+
+def dumps_ascii(obj: Any) -> str:
+    """Compact ASCII JSON text of ``obj`` (lone surrogates escaped), with a kept encoder."""
+    return _ASCII(obj)
 
 
 def encode(msg: Mapping[str, Any], *, default: Callable[[Any], Any] | None = None) -> bytes:
