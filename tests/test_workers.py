@@ -25,6 +25,7 @@ import pytest
 from edgesim.config.schema import FunctionConfig
 from edgesim.workers import FunctionPool, InvokeResult
 from edgesim.workers.limits import TMP_BYTES
+from edgesim.workers.logs import LogGroup
 
 APP = Path(__file__).parent / "fixtures" / "functions" / "workers_app"
 WORKERS = Path(__file__).parents[1] / "edgesim" / "workers"
@@ -501,6 +502,15 @@ async def test_log_lines_of_concurrent_invocations_are_written_whole(
     for block, result in zip(blocks, results, strict=True):
         assert text.count(block) == 1
         assert f"START RequestId: {result.request_id}" in block
+
+
+def test_log_line_that_is_not_unicode_is_escaped_not_lost(tmp_path: Path) -> None:
+    # A lone surrogate (a CloudFront Function can log one) cannot be UTF-8: it
+    # is written escaped, and the lines batched with it are written too.
+    group = LogGroup(tmp_path / "group.log")
+    group.write(("START", "bad \ud800 line", "END"))
+    group.close()
+    assert (tmp_path / "group.log").read_text() == "START\nbad \\ud800 line\nEND\n"
 
 
 async def test_close_kills_every_worker(make_pool: PoolFactory) -> None:

@@ -187,7 +187,9 @@ class LogGroup:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
             self._fd = os.open(self.path, flags, 0o666)  # as open("a"): umask applies
-        data = text.encode("utf-8")
+        # A line that is not valid Unicode (a lone surrogate from a function's
+        # console) is escaped: it must not cost the lines written with it.
+        data = text.encode("utf-8", "backslashreplace")
         while data:
             data = data[os.write(self._fd, data) :]
 
