@@ -56,6 +56,9 @@ __all__ = ["Clock", "Pipeline", "SystemClock", "new_request_id"]
 # cheaper than streaming them chunk by chunk; larger ones stream through.
 _INLINE_BODY_LIMIT = 256 * 1024
 _GENERATED = "LambdaGeneratedResponse"
+# Exchange.generated_by values (plain strings: enum .value is a property call).
+_VIEWER_REQUEST = EventType.VIEWER_REQUEST.value
+_ORIGIN_REQUEST = EventType.ORIGIN_REQUEST.value
 _CACHED = frozenset({"Hit", "Miss", "RefreshHit"})
 _CONDITIONAL_HEADERS = (
     "if-match",
@@ -146,6 +149,12 @@ class Pipeline:
         self._forwarding = {
             id(b): Forwarding.for_behavior(b, config.distribution) for b in config.all_behaviors
         }
+        # Per behavior: its origin group (or None) and the origins to try, in order.
+        self._origins = {
+            id(b): (config.origin_groups.get(b.origin), config.origin_chain(b.origin))
+            for b in config.all_behaviors
+        }
+        self._collapsing = {id(b) for b in config.all_behaviors if collapses_requests(b)}
         self._static_edge_headers = (
             ("Via", via_value(config.distribution)),
             ("X-Amz-Cf-Pop", config.distribution.pop),
@@ -236,7 +245,7 @@ class Pipeline:
         if isinstance(outcome, EdgeError):
             self._fail(ex, outcome)
         elif isinstance(outcome, GeneratedResponse):
-            ex.generated_by = EventType.VIEWER_REQUEST.value
+            ex.generated_by = _VIEWER_REQUEST
             self._generated(ex, outcome.response, outcome.result_type)
         elif isinstance(outcome, ContinueRequest):
             # A changed URI keeps the behavior and origin chosen for the viewer's
@@ -295,7 +304,7 @@ class Pipeline:
             await self._fetch(ex, None)
             return
         stale = ex.cached if isinstance(ex.cached, Entry) else None
-        if not collapses_requests(self._behavior(ex)):
+        if id(self._behavior(ex)) not in self._collapsing:
             await self._fetch(ex, key, stale)
             return
         waiter = self.collapser.join(key)
@@ -335,8 +344,7 @@ class Pipeline:
         exchange was answered already (an error, or a stale object served)."""
         behavior = self._behavior(ex)
         hooks = self.triggers.of(behavior)
-        group = self.config.origin_groups.get(behavior.origin)
-        chain = self.config.origin_chain(behavior.origin)
+        group, chain = self._origins[id(behavior)]
         if ex.origin_override is not None:
             group, chain = None, (ex.origin_override,)
         if group is None or ex.request.method not in OriginGroup.FAILOVER_METHODS:
@@ -360,7 +368,7 @@ class Pipeline:
                 if isinstance(outcome, GeneratedResponse):
                     # Answered and cached like an origin response; origin-response
                     # does not run for it (lambda-generating-http-responses-in-requests.md).
-                    ex.generated_by = EventType.ORIGIN_REQUEST.value
+                    ex.generated_by = _ORIGIN_REQUEST
                     return outcome.response
                 assert isinstance(outcome, ContinueRequest)
                 outgoing, origin = outcome.request, outcome.origin or origin
@@ -487,9 +495,10 @@ class Pipeline:
 
     def _custom_error_for(self, ex: Exchange, response: Response) -> CustomErrorResponse | None:
         """The custom error response configured for this status, if it applies."""
-        if ex.error_page_request or ex.generated_by == EventType.VIEWER_REQUEST.value:
+        customs = self.config.custom_error_responses
+        if not customs or ex.error_page_request or ex.generated_by == _VIEWER_REQUEST:
             return None
-        custom = self.config.custom_error_responses.get(response.status)
+        custom = customs.get(response.status)
         if custom is None or custom.response_page_path is None:
             return None
         return custom
@@ -538,7 +547,7 @@ class Pipeline:
         assert response is not None
         if not viewer_response_runs(
             response.status,
-            generated_by_viewer_request=ex.generated_by == EventType.VIEWER_REQUEST.value,
+            generated_by_viewer_request=ex.generated_by == _VIEWER_REQUEST,
             custom_error_page=ex.custom_error_page,
         ):
             return

@@ -17,6 +17,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import AsyncIterator
+from itertools import chain
 from typing import Any
 
 from aiohttp._http_parser import HttpRequestParser
@@ -32,7 +33,7 @@ from edgesim.origins import OriginClient
 from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
 from edgesim.pipeline import Clock, Pipeline, new_request_id
-from edgesim.wire import render_head, render_headers
+from edgesim.wire import render_fields, render_head, render_headers
 
 __all__ = ["EdgeServer"]
 
@@ -152,12 +153,11 @@ class _Connection(BaseProtocol):
 
     def _request(self, message: Any, payload: StreamReader) -> Request:
         url = message.url
-        total = sum(len(n) + len(v) + 4 for n, v in message.raw_headers)
+        raw = message.raw_headers
+        total = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)
         if total + len(message.path) > _MAX_HEADERS_TOTAL:
             raise RequestTooLarge("request headers exceed 20,480 bytes")
-        headers = Headers(
-            (n.decode("latin-1"), v.decode("latin-1")) for n, v in message.raw_headers
-        )
+        headers = Headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw])
         body: bytes | BodyStream | None = None
         length = headers.get("content-length")
         if message.chunked or (length is not None and length != "0"):
@@ -250,7 +250,7 @@ class _Connection(BaseProtocol):
         self, ex: Exchange, message: Any, response: Response, framing: bytes, close: bool
     ) -> bytes:
         head = response.head or render_head(response.status, response.reason, response.headers)
-        tail = render_headers(Headers(ex.edge_headers))
+        tail = render_fields(ex.edge_headers)
         if close:
             connection = b"Connection: close\r\n"
         elif message.version.minor == 0:
