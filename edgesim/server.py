@@ -99,7 +99,12 @@ class _Connection(BaseProtocol):
         self._request_parser = parser
         self._server = server
         self._queue: deque[tuple[Any, StreamReader]] = deque()
+        # The connection's task answers what has to wait; it lives as long as
+        # the connection once started (cheaper than a task per request) and
+        # sleeps on ``_wakeup`` between requests.
         self._task: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[Exchange] | None = None
+        self._busy = False
         # The pipeline (generation) of the exchange being answered by the task: a
         # reload swaps the server's pipeline, and an exchange finishes on its own.
         self.pipeline: Pipeline | None = None
@@ -141,7 +146,7 @@ class _Connection(BaseProtocol):
         for message, payload in messages:
             if self._closing:
                 return
-            if self._task is None and not self._queue:
+            if not self._busy and not self._queue:
                 self._answer_now(message, payload)
             else:
                 self._queue.append((message, payload))
@@ -189,38 +194,58 @@ class _Connection(BaseProtocol):
         if ex.pending or ex.response is None or not isinstance(ex.response.body, bytes | None):
             self._queue.append((message, payload))
             self.pipeline = pipeline
-            self._task = asyncio.create_task(self._drain_queue(ex))
+            self._busy = True
+            wakeup = self._wakeup
+            if wakeup is not None:
+                self._wakeup = None
+                wakeup.set_result(ex)
+            else:
+                self._task = asyncio.create_task(self._serve(ex))
             return
         self._write_buffered(ex, message)
         if not payload.is_eof():
             self._close()
 
-    async def _drain_queue(self, first: Exchange | None = None) -> None:
+    async def _serve(self, first: Exchange) -> None:
+        """Answer the queue, then sleep until ``_answer_now`` hands over the next
+        exchange that has to wait; ends with the connection."""
         try:
-            while self._queue and not self._closing:
-                message, payload = self._queue[0]
-                ex = first
-                first = None
-                if ex is None:
-                    try:
-                        request = self._request(message, payload)
-                    except EdgeError as error:
-                        self._refuse(error)
-                        return
-                    self.pipeline = self._server.pipeline
-                    ex = self.pipeline.start(request)
-                await self._answer(ex, message, payload)
-                self._queue.popleft()
-                if not payload.is_eof():
-                    # The request body was not read (refused or ignored): the
-                    # connection cannot carry another request.
-                    self._close()
+            while True:
+                await self._drain_queue(first)
+                self._busy = False
+                self.pipeline = None
+                if self._closing:
                     return
+                self._wakeup = self._loop.create_future()
+                first = await self._wakeup
         except asyncio.CancelledError:
             return
         finally:
-            self._task = None
+            self._task = self._wakeup = None
+            self._busy = False
             self.pipeline = None
+
+    async def _drain_queue(self, first: Exchange | None) -> None:
+        """Answer queued requests in order; ``first`` is the head's exchange, started."""
+        while self._queue and not self._closing:
+            message, payload = self._queue[0]
+            ex = first
+            first = None
+            if ex is None:
+                try:
+                    request = self._request(message, payload)
+                except EdgeError as error:
+                    self._refuse(error)
+                    return
+                self.pipeline = self._server.pipeline
+                ex = self.pipeline.start(request)
+            await self._answer(ex, message, payload)
+            self._queue.popleft()
+            if not payload.is_eof():
+                # The request body was not read (refused or ignored): the
+                # connection cannot carry another request.
+                self._close()
+                return
 
     async def _answer(self, ex: Exchange, message: Any, payload: StreamReader) -> None:
         try:
@@ -351,7 +376,7 @@ class _Connection(BaseProtocol):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None
+        return self._busy
 
 
 class EdgeServer:
