@@ -217,11 +217,14 @@ def _serve(args: argparse.Namespace) -> int:
         if edge.functions is not None:
             print(f"edgesim: function logs in {edge.functions.log_dir}", flush=True)
         if edge.reloader is not None:
-            _, folders = edge.reloader.watched()
-            packages = f" and {len(folders)} function folder(s)" if folders else ""
+            watched = edge.reloader.watched()
+            sources = [
+                f"{len(watched.folders)} function folder(s)" if watched.folders else "",
+                f"{len(watched.files)} function file(s)" if watched.files else "",
+            ]
+            also = "".join(f", {text}" for text in sources if text)
             print(
-                f"edgesim: reloading on changes to {args.config}{packages} "
-                "(--no-reload to turn off)",
+                f"edgesim: reloading on changes to {args.config}{also} (--no-reload to turn off)",
                 flush=True,
             )
         print(f"edgesim: try  curl -i {edge.url}/  (twice: Miss, then Hit)", flush=True)
