@@ -42,7 +42,7 @@ from edgesim.compression import choose_encoding, compress, compressed_headers
 from edgesim.config.schema import Behavior, Config, CustomErrorResponse, Origin, OriginGroup
 from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
-from edgesim.hooks import EventType, viewer_response_runs
+from edgesim.hooks import FUNCTION_RULES, HOOK_RULES, EventType, viewer_response_runs
 from edgesim.invoker import Invoker
 from edgesim.models import Exchange, Headers, Request, Response, close_body, read_body
 from edgesim.origins import OriginClient
@@ -88,6 +88,17 @@ class SystemClock:
 # Request ids need to be unique and look random, not to be secret: a PRNG seeded
 # from the OS costs no system call per request, unlike os.urandom.
 _ids = random.Random(os.urandom(32))
+
+
+def _viewer_request_sees_cloudfront_headers(config: Config, behavior: Behavior) -> bool:
+    """Whether the behavior's viewer-request function (if any) runs after CloudFront
+    adds its CloudFront-Viewer-* headers."""
+    for event, association in behavior.functions:
+        if event == EventType.VIEWER_REQUEST.value:
+            function = config.functions[association.function]
+            rules = FUNCTION_RULES if function.is_cloudfront_function else HOOK_RULES
+            return rules[EventType.VIEWER_REQUEST].sees_cloudfront_headers
+    return False
 
 
 def new_request_id() -> str:
@@ -161,14 +172,19 @@ class Pipeline:
         )
         self._retired = False
         self._viewers = ViewerSimulation(config.viewers)
-        # The CloudFront headers each behavior's policies ask for, by name
-        # (only behaviors that ask for some are in the table).
+        # The CloudFront headers each behavior's policies ask for, by name (only
+        # behaviors that ask for some are in the tables): added at the cache
+        # lookup, or before the viewer-request function when it is one that
+        # sees them (a CloudFront Function; hooks.py, sees_cloudfront_headers).
         self._cloudfront_headers: dict[int, tuple[str, ...]] = {}
+        self._cloudfront_headers_first: dict[int, tuple[str, ...]] = {}
         for b in config.all_behaviors:
             listed = b.cache.headers.union(b.origin_request.headers)
             if listed.mode == "allow":
                 names = tuple(sorted(listed.names & CLOUDFRONT_HEADERS.keys()))
-                if names:
+                if names and _viewer_request_sees_cloudfront_headers(config, b):
+                    self._cloudfront_headers_first[id(b)] = names
+                elif names:
                     self._cloudfront_headers[id(b)] = names
 
     def retire(self) -> None:
@@ -220,6 +236,9 @@ class Pipeline:
         hooks = self.triggers.of(behavior)
         if ex.response is None and self.triggers.has_viewer_functions(behavior):
             if EventType.VIEWER_REQUEST in hooks:
+                first = self._cloudfront_headers_first.get(id(behavior))
+                if first is not None:
+                    self._add_cloudfront_headers(ex, first)
                 await self._viewer_request(ex)
             if ex.response is None:
                 self._lookup(ex)
@@ -268,9 +287,12 @@ class Pipeline:
         ex.request = ex.viewer_request = request
 
     def _add_cloudfront_headers(self, ex: Exchange, names: tuple[str, ...]) -> None:
-        """The CloudFront headers the policies ask for, after viewer-request and
-        before the cache key (adding-cloudfront-headers.md); they replace any the
-        viewer sent, and one without a value is not sent."""
+        """The CloudFront headers the policies ask for, before the cache key
+        (adding-cloudfront-headers.md): after a Lambda@Edge viewer-request
+        function, before a CloudFront Function. They replace any the viewer sent,
+        and one without a value is not sent. What a CloudFront Function then
+        does to them stands, as with any header it changes (AWS says nothing of
+        CloudFront adding them again after the function)."""
         viewer = ex.viewer
         if viewer is None:
             viewer = Viewer(ex.viewer_request.client_ip, ex.viewer_request.client_port)
