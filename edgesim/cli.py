@@ -34,13 +34,22 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a config file and exit")
     validate.add_argument("file")
     invoke = commands.add_parser(
-        "invoke", help="run a function once on a test event, like the Lambda console's Test"
+        "invoke",
+        help="run a function once on a test event, like the Lambda console's Test "
+        "(or CloudFront's TestFunction)",
     )
     invoke.add_argument("function", help="the function's name under functions:")
     invoke.add_argument("--event", required=True, metavar="FILE.json", help="the test event")
     invoke.add_argument("--config", default="edgesim.yaml", metavar="FILE")
-    event = commands.add_parser("event", help="print a Lambda@Edge event to start a test from")
+    event = commands.add_parser(
+        "event", help="print a Lambda@Edge event (or CloudFront Functions one) to start from"
+    )
     event.add_argument("type", choices=[e.value for e in EventType])
+    event.add_argument(
+        "--cloudfront-function",
+        action="store_true",
+        help="a CloudFront Functions test event object (viewer events), as TestFunction takes",
+    )
     event.add_argument("--uri", default="/", help="the request path (default /)")
     event.add_argument("--method", default="GET")
     event.add_argument("--querystring", default="", metavar="QUERY", help="without the '?'")
@@ -208,11 +217,14 @@ def _serve(args: argparse.Namespace) -> int:
         if edge.functions is not None:
             print(f"edgesim: function logs in {edge.functions.log_dir}", flush=True)
         if edge.reloader is not None:
-            _, folders = edge.reloader.watched()
-            packages = f" and {len(folders)} function folder(s)" if folders else ""
+            watched = edge.reloader.watched()
+            sources = [
+                f"{len(watched.folders)} function folder(s)" if watched.folders else "",
+                f"{len(watched.files)} function file(s)" if watched.files else "",
+            ]
+            also = "".join(f", {text}" for text in sources if text)
             print(
-                f"edgesim: reloading on changes to {args.config}{packages} "
-                "(--no-reload to turn off)",
+                f"edgesim: reloading on changes to {args.config}{also} (--no-reload to turn off)",
                 flush=True,
             )
         print(f"edgesim: try  curl -i {edge.url}/  (twice: Miss, then Hit)", flush=True)
@@ -264,7 +276,9 @@ def _event(args: argparse.Namespace) -> int:
             status=args.status,
             response_headers=[parse_header(h) for h in args.response_header],
         )
-        event = sample_event(EventType(args.type), spec, distribution)
+        event = sample_event(
+            EventType(args.type), spec, distribution, cloudfront_function=args.cloudfront_function
+        )
     except ValueError as error:
         print(f"edgesim: {error}", file=sys.stderr)
         return 2

@@ -120,6 +120,11 @@ class HookRule:
     read_only_headers: frozenset[str]
     # Visible if the viewer sent them, but a function may not add them here.
     not_addable_headers: frozenset[str]
+    # The CloudFront-Viewer-* headers a policy asks for are in the function's
+    # request: CloudFront adds them after viewer-request, so every event but
+    # that one sees them (edge-functions.md, "Access to geolocation and device
+    # data"; lambda-at-edge-function-restrictions.html, "CloudFront headers").
+    sees_cloudfront_headers: bool
     max_timeout_s: float
     max_memory_mb: int
     max_package_bytes: int
@@ -153,6 +158,7 @@ HOOK_RULES: dict[EventType, HookRule] = {
         body_allowed=True,
         read_only_headers=frozenset({"content-length", "host", "transfer-encoding", "via"}),
         not_addable_headers=frozenset({"cloudfront-viewer-country"}),
+        sees_cloudfront_headers=False,
         max_body_exposed_bytes=40 * KB,
         max_body_replace_text_bytes=40 * KB,
         max_body_replace_base64_chars=int(53.2 * KB),
@@ -186,6 +192,7 @@ HOOK_RULES: dict[EventType, HookRule] = {
             }
         ),
         not_addable_headers=frozenset(),
+        sees_cloudfront_headers=True,
         max_body_exposed_bytes=1 * MB,
         max_body_replace_text_bytes=1 * MB,
         max_body_replace_base64_chars=int(1.33 * MB),
@@ -212,6 +219,7 @@ HOOK_RULES: dict[EventType, HookRule] = {
         body_allowed=False,
         read_only_headers=frozenset({"transfer-encoding", "via"}),
         not_addable_headers=frozenset(),
+        sees_cloudfront_headers=True,
         max_body_exposed_bytes=None,
         max_body_replace_text_bytes=None,
         max_body_replace_base64_chars=None,
@@ -241,6 +249,7 @@ HOOK_RULES: dict[EventType, HookRule] = {
         body_allowed=False,
         read_only_headers=frozenset({"warning", "via"}),
         not_addable_headers=frozenset(),
+        sees_cloudfront_headers=True,
         max_body_exposed_bytes=None,
         max_body_replace_text_bytes=None,
         max_body_replace_base64_chars=None,
@@ -278,6 +287,13 @@ class FunctionRule:
     # (helper-functions-origin-modification.html).
     may_change_origin: bool
     read_only_headers: frozenset[str]
+    # Unlike Lambda@Edge at viewer-request, a CloudFront Function sees the
+    # CloudFront-Viewer-* headers a cache or origin request policy asks for:
+    # CloudFront adds them before it runs (edge-functions.md, "Access to
+    # geolocation and device data": yes; example-function-redirect-url.md:
+    # the country header must be in a policy "so that it's added to the
+    # incoming request").
+    sees_cloudfront_headers: bool
     # AWS publishes no size for a function's response; edgesim applies the
     # viewer-event limit of Lambda@Edge (40 KB), the nearest documented one.
     max_generated_response_bytes: int
@@ -293,6 +309,7 @@ FUNCTION_RULES: dict[EventType, FunctionRule] = {
         may_change_status=False,
         may_change_origin=True,
         read_only_headers=HOOK_RULES[EventType.VIEWER_REQUEST].read_only_headers,
+        sees_cloudfront_headers=True,
         max_generated_response_bytes=40 * KB,
         fires=HOOK_RULES[EventType.VIEWER_REQUEST].fires,
         skipped_when=HOOK_RULES[EventType.VIEWER_REQUEST].skipped_when,
@@ -304,6 +321,7 @@ FUNCTION_RULES: dict[EventType, FunctionRule] = {
         may_change_status=True,
         may_change_origin=False,
         read_only_headers=HOOK_RULES[EventType.VIEWER_RESPONSE].read_only_headers,
+        sees_cloudfront_headers=True,
         max_generated_response_bytes=40 * KB,
         fires=HOOK_RULES[EventType.VIEWER_RESPONSE].fires,
         skipped_when=HOOK_RULES[EventType.VIEWER_RESPONSE].skipped_when,

@@ -7,10 +7,13 @@ returns a ``TestResult`` (the output or error payload, the log lines with
 shows a test, and ``invoke`` does all of that for the command line.
 
 A kind of function plugs in with a ``FunctionTester`` of its own and one case
-in ``tester_for``. CloudFront Functions will: their tester takes the event
-objects CloudFront's TestFunction API takes (``{"version": "1.0",
-"context": ..., "viewer": ..., "request": ...}``) and sets
-``compute_utilization``, which ``render`` prints as TestFunction reports it.
+in ``tester_for``: ``LambdaEdgeTester`` takes Lambda@Edge events
+(``{"Records": [{"cf": ...}]}``) and reports what the Lambda console does;
+``CloudFrontFunctionTester`` takes the event objects CloudFront's TestFunction
+API takes (``{"version": "1.0", "context": ..., "viewer": ..., "request":
+...}``, ``edgesim.testfunction``) and reports what TestFunction does, compute
+utilization included. An event of the other kind is refused with a message
+that says which one the function takes and how to make one.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edgesim.config.node import did_you_mean
-from edgesim.config.schema import Config, FunctionConfig
+from edgesim.config.schema import Config, Distribution, FunctionConfig
 
 __all__ = [
+    "CloudFrontFunctionTester",
     "FunctionTester",
     "LambdaEdgeTester",
     "TestResult",
@@ -43,10 +47,12 @@ class TestResult:
 
     function: str
     succeeded: bool
-    output: Any  # the function's result, or its error payload when it failed
+    # The function's result, or when it failed its error: Lambda's error payload,
+    # or TestFunction's FunctionErrorMessage (a string).
+    output: Any
     logs: tuple[str, ...]
     request_id: str
-    compute_utilization: int | None = None  # CloudFront Functions: 0-100
+    compute_utilization: int | None = None  # CloudFront Functions only: 0-100
     warnings: tuple[str, ...] = ()
 
 
@@ -72,9 +78,10 @@ class LambdaEdgeTester:
         warnings = []
         if _is_cloudfront_functions_event(event):
             raise ValueError(
-                "this is a CloudFront Functions test event; "
-                f"{self.name} is a Lambda@Edge function ({self.function.runtime}): "
-                "start from `edgesim event viewer-request` instead"
+                "this is a CloudFront Functions test event object; "
+                f"{self.name} is a Lambda@Edge function ({self.function.runtime}), which "
+                'takes a Lambda@Edge event ({"Records": [{"cf": ...}]}): start from '
+                "`edgesim event viewer-request` (or another event type) instead"
             )
         if not _is_lambda_edge_event(event):
             warnings.append(
@@ -97,9 +104,51 @@ class LambdaEdgeTester:
         )
 
 
+class CloudFrontFunctionTester:
+    """A CloudFront Function, run once on a TestFunction event object (test-function.md)."""
+
+    def __init__(
+        self,
+        function: FunctionConfig,
+        *,
+        distribution: Distribution | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.name = function.name
+        self.function = function
+        self.distribution = distribution
+        self.log_dir = log_dir
+
+    async def test(self, event: Any) -> TestResult:
+        from edgesim.testfunction import TEST_REQUEST_ID, run_test_function
+
+        if _is_lambda_edge_event(event):
+            raise ValueError(
+                "this is a Lambda@Edge event (Records[0].cf); "
+                f"{self.name} is a CloudFront Function ({self.function.runtime}), which takes "
+                'a CloudFront Functions test event object ({"version": "1.0", "context": '
+                '{"eventType": ...}, "viewer": ..., "request": ...}, as TestFunction does): '
+                "start from `edgesim event viewer-request --cloudfront-function` instead"
+            )
+        result = await run_test_function(
+            self.function, event, distribution=self.distribution, log_dir=self.log_dir
+        )
+        succeeded = not result.error_message
+        return TestResult(
+            function=self.name,
+            succeeded=succeeded,
+            output=result.output if succeeded else result.error_message,
+            logs=result.logs,
+            request_id=_request_id(event) or TEST_REQUEST_ID,
+            compute_utilization=result.compute_utilization,
+        )
+
+
 def tester_for(config: Config, name: str, *, log_dir: Path | None = None) -> FunctionTester:
     """The tester of the function ``name``; LookupError (with a did-you-mean) if none."""
     function = config.functions.get(name)
+    if function is not None and function.is_cloudfront_function:
+        return CloudFrontFunctionTester(function, distribution=config.distribution, log_dir=log_dir)
     if function is not None:
         return LambdaEdgeTester(function, log_dir=log_dir)
     if not config.functions:
@@ -123,17 +172,33 @@ def read_event(path: str | Path) -> Any:
 
 
 def render(result: TestResult) -> str:
-    """The result as the Lambda console shows a test: status, response, logs, request id."""
+    """The result as the console shows a test.
+
+    Lambda@Edge, as the Lambda console's Test: status, response (or error
+    payload), logs with START/END/REPORT, request id. A CloudFront Function,
+    with the fields of TestFunction's TestResult: status, compute
+    utilization, the function output (or error message), the execution logs.
+    """
+    status = f"Test of {result.function}: {'Succeeded' if result.succeeded else 'Failed'}"
+    if result.compute_utilization is not None:
+        lines = [status, "", "Compute utilization", str(result.compute_utilization), ""]
+        if result.succeeded:
+            lines += ["Function output", json.dumps(result.output, indent=2, ensure_ascii=False)]
+        else:
+            lines += ["Function error message", str(result.output)]
+        return "\n".join([*lines, "", "Function execution logs", *result.logs])
     lines = [
-        f"Test of {result.function}: {'Succeeded' if result.succeeded else 'Failed'}",
+        status,
         "",
         "Response" if result.succeeded else "Error",
         json.dumps(result.output, indent=2, ensure_ascii=False),
         "",
+        "Function Logs",
+        *result.logs,
+        "",
+        "Request ID",
+        result.request_id,
     ]
-    if result.compute_utilization is not None:
-        lines += ["Compute utilization", str(result.compute_utilization), ""]
-    lines += ["Function Logs", *result.logs, "", "Request ID", result.request_id]
     return "\n".join(lines)
 
 
@@ -154,4 +219,10 @@ def _is_lambda_edge_event(event: Any) -> bool:
 
 
 def _is_cloudfront_functions_event(event: Any) -> bool:
-    return isinstance(event, dict) and {"version", "context", "request"} <= event.keys()
+    return isinstance(event, dict) and {"context", "request"} <= event.keys()
+
+
+def _request_id(event: Any) -> str | None:
+    context = event.get("context") if isinstance(event, dict) else None
+    value = context.get("requestId") if isinstance(context, dict) else None
+    return value if isinstance(value, str) else None

@@ -39,10 +39,17 @@ from edgesim.cache import (
 )
 from edgesim.codecs import ContinueRequest, GeneratedResponse, ModifiedResponse
 from edgesim.compression import choose_encoding, compress, compressed_headers
-from edgesim.config.schema import Behavior, Config, CustomErrorResponse, Origin, OriginGroup
+from edgesim.config.schema import (
+    Behavior,
+    Config,
+    CustomErrorResponse,
+    Origin,
+    OriginChain,
+    OriginGroup,
+)
 from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
-from edgesim.hooks import EventType, viewer_response_runs
+from edgesim.hooks import FUNCTION_RULES, HOOK_RULES, EventType, viewer_response_runs
 from edgesim.invoker import Invoker
 from edgesim.models import Exchange, Headers, Request, Response, close_body, read_body
 from edgesim.origins import OriginClient
@@ -56,6 +63,9 @@ __all__ = ["Clock", "Pipeline", "SystemClock", "new_request_id"]
 # cheaper than streaming them chunk by chunk; larger ones stream through.
 _INLINE_BODY_LIMIT = 256 * 1024
 _GENERATED = "LambdaGeneratedResponse"
+# Exchange.generated_by values (plain strings: enum .value is a property call).
+_VIEWER_REQUEST = EventType.VIEWER_REQUEST.value
+_ORIGIN_REQUEST = EventType.ORIGIN_REQUEST.value
 _CACHED = frozenset({"Hit", "Miss", "RefreshHit"})
 _CONDITIONAL_HEADERS = (
     "if-match",
@@ -85,6 +95,17 @@ class SystemClock:
 # Request ids need to be unique and look random, not to be secret: a PRNG seeded
 # from the OS costs no system call per request, unlike os.urandom.
 _ids = random.Random(os.urandom(32))
+
+
+def _viewer_request_sees_cloudfront_headers(config: Config, behavior: Behavior) -> bool:
+    """Whether the behavior's viewer-request function (if any) runs after CloudFront
+    adds its CloudFront-Viewer-* headers."""
+    for event, association in behavior.functions:
+        if event == EventType.VIEWER_REQUEST.value:
+            function = config.functions[association.function]
+            rules = FUNCTION_RULES if function.is_cloudfront_function else HOOK_RULES
+            return rules[EventType.VIEWER_REQUEST].sees_cloudfront_headers
+    return False
 
 
 def new_request_id() -> str:
@@ -146,20 +167,28 @@ class Pipeline:
         self._forwarding = {
             id(b): Forwarding.for_behavior(b, config.distribution) for b in config.all_behaviors
         }
+        # Per behavior: the origins to try, in order, and when to fail over.
+        self._origins = {id(b): config.origins_for(b.origin) for b in config.all_behaviors}
+        self._collapsing = {id(b) for b in config.all_behaviors if collapses_requests(b)}
         self._static_edge_headers = (
             ("Via", via_value(config.distribution)),
             ("X-Amz-Cf-Pop", config.distribution.pop),
         )
         self._retired = False
         self._viewers = ViewerSimulation(config.viewers)
-        # The CloudFront headers each behavior's policies ask for, by name
-        # (only behaviors that ask for some are in the table).
+        # The CloudFront headers each behavior's policies ask for, by name (only
+        # behaviors that ask for some are in the tables): added at the cache
+        # lookup, or before the viewer-request function when it is one that
+        # sees them (a CloudFront Function; hooks.py, sees_cloudfront_headers).
         self._cloudfront_headers: dict[int, tuple[str, ...]] = {}
+        self._cloudfront_headers_first: dict[int, tuple[str, ...]] = {}
         for b in config.all_behaviors:
             listed = b.cache.headers.union(b.origin_request.headers)
             if listed.mode == "allow":
                 names = tuple(sorted(listed.names & CLOUDFRONT_HEADERS.keys()))
-                if names:
+                if names and _viewer_request_sees_cloudfront_headers(config, b):
+                    self._cloudfront_headers_first[id(b)] = names
+                elif names:
                     self._cloudfront_headers[id(b)] = names
 
     def retire(self) -> None:
@@ -211,6 +240,9 @@ class Pipeline:
         hooks = self.triggers.of(behavior)
         if ex.response is None and self.triggers.has_viewer_functions(behavior):
             if EventType.VIEWER_REQUEST in hooks:
+                first = self._cloudfront_headers_first.get(id(behavior))
+                if first is not None:
+                    self._add_cloudfront_headers(ex, first)
                 await self._viewer_request(ex)
             if ex.response is None:
                 self._lookup(ex)
@@ -236,15 +268,15 @@ class Pipeline:
         if isinstance(outcome, EdgeError):
             self._fail(ex, outcome)
         elif isinstance(outcome, GeneratedResponse):
-            ex.generated_by = EventType.VIEWER_REQUEST.value
+            ex.generated_by = _VIEWER_REQUEST
             self._generated(ex, outcome.response, outcome.result_type)
         elif isinstance(outcome, ContinueRequest):
             # A changed URI keeps the behavior and origin chosen for the viewer's
             # URI (lambda-event-structure.md, "uri"); a CloudFront Function's origin
             # helpers change the origin for this request only.
             ex.request = outcome.request
-            if outcome.origin is not None:
-                ex.origin_override = outcome.origin
+            if outcome.origins is not None:
+                ex.origin_override = outcome.origins
 
     def _simulate(self, ex: Exchange) -> None:
         """Where the viewer is (``edgesim.viewer``): the simulation header goes, the
@@ -259,9 +291,12 @@ class Pipeline:
         ex.request = ex.viewer_request = request
 
     def _add_cloudfront_headers(self, ex: Exchange, names: tuple[str, ...]) -> None:
-        """The CloudFront headers the policies ask for, after viewer-request and
-        before the cache key (adding-cloudfront-headers.md); they replace any the
-        viewer sent, and one without a value is not sent."""
+        """The CloudFront headers the policies ask for, before the cache key
+        (adding-cloudfront-headers.md): after a Lambda@Edge viewer-request
+        function, before a CloudFront Function. They replace any the viewer sent,
+        and one without a value is not sent. What a CloudFront Function then
+        does to them stands, as with any header it changes (AWS says nothing of
+        CloudFront adding them again after the function)."""
         viewer = ex.viewer
         if viewer is None:
             viewer = Viewer(ex.viewer_request.client_ip, ex.viewer_request.client_port)
@@ -295,7 +330,7 @@ class Pipeline:
             await self._fetch(ex, None)
             return
         stale = ex.cached if isinstance(ex.cached, Entry) else None
-        if not collapses_requests(self._behavior(ex)):
+        if id(self._behavior(ex)) not in self._collapsing:
             await self._fetch(ex, key, stale)
             return
         waiter = self.collapser.join(key)
@@ -335,15 +370,14 @@ class Pipeline:
         exchange was answered already (an error, or a stale object served)."""
         behavior = self._behavior(ex)
         hooks = self.triggers.of(behavior)
-        group = self.config.origin_groups.get(behavior.origin)
-        chain = self.config.origin_chain(behavior.origin)
-        if ex.origin_override is not None:
-            group, chain = None, (ex.origin_override,)
-        if group is None or ex.request.method not in OriginGroup.FAILOVER_METHODS:
+        plan: OriginChain = ex.origin_override or self._origins[id(behavior)]
+        chain = plan.origins
+        failover = plan.failover_statuses
+        if not failover or ex.request.method not in OriginGroup.FAILOVER_METHODS:
             chain = chain[:1]
         for attempt, planned in enumerate(chain, 1):
             origin = planned
-            can_fail_over = group is not None and attempt < len(chain)
+            can_fail_over = attempt < len(chain)
             outgoing = self._forwarding[id(behavior)].origin_request(
                 ex.request, origin, ex.request_id, cacheable=key is not None
             )
@@ -360,7 +394,7 @@ class Pipeline:
                 if isinstance(outcome, GeneratedResponse):
                     # Answered and cached like an origin response; origin-response
                     # does not run for it (lambda-generating-http-responses-in-requests.md).
-                    ex.generated_by = EventType.ORIGIN_REQUEST.value
+                    ex.generated_by = _ORIGIN_REQUEST
                     return outcome.response
                 assert isinstance(outcome, ContinueRequest)
                 outgoing, origin = outcome.request, outcome.origin or origin
@@ -377,7 +411,7 @@ class Pipeline:
                 else:
                     self._fail(ex, error)
                 return None
-            if can_fail_over and group is not None and response.status in group.failover_statuses:
+            if can_fail_over and response.status in failover:
                 ex.notes.append(f"failover after status {response.status}")
                 await close_body(response.body)
                 continue
@@ -487,9 +521,10 @@ class Pipeline:
 
     def _custom_error_for(self, ex: Exchange, response: Response) -> CustomErrorResponse | None:
         """The custom error response configured for this status, if it applies."""
-        if ex.error_page_request or ex.generated_by == EventType.VIEWER_REQUEST.value:
+        customs = self.config.custom_error_responses
+        if not customs or ex.error_page_request or ex.generated_by == _VIEWER_REQUEST:
             return None
-        custom = self.config.custom_error_responses.get(response.status)
+        custom = customs.get(response.status)
         if custom is None or custom.response_page_path is None:
             return None
         return custom
@@ -538,7 +573,7 @@ class Pipeline:
         assert response is not None
         if not viewer_response_runs(
             response.status,
-            generated_by_viewer_request=ex.generated_by == EventType.VIEWER_REQUEST.value,
+            generated_by_viewer_request=ex.generated_by == _VIEWER_REQUEST,
             custom_error_page=ex.custom_error_page,
         ):
             return

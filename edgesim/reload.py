@@ -16,9 +16,13 @@ What carries over, and what does not:
   answered. A package folder is not copied, so an old generation's exchange
   that needs a new environment (none is free) loads the code as it is on disk
   now. Exchanges of a replaced generation store nothing more in the cache.
-- A function whose config or package contents changed gets a new pool: fresh
-  workers, so its next invocation is a cold start. Unchanged functions keep
-  their pool and its warm environments.
+- A function whose config or sources changed gets a new pool: fresh workers,
+  so its next invocation is a cold start. Its sources (``function_sources``)
+  are its package folder (Python and Node.js Lambda@Edge: every file in it),
+  or for a CloudFront Function its code file and its key value store file.
+  Unchanged functions keep their pool and its warm environments; functions
+  that share a package folder share its changes, as they would share a
+  deployment package.
 - The cache stays, except objects whose behavior changed in a way that makes
   them meaningless (``cache_identity``): per object, the behavior its path
   matches before and after the reload is compared, and the object is dropped
@@ -38,9 +42,12 @@ What carries over, and what does not:
   reported and the edge keeps its addresses.
 
 ``watch`` notices edits with watchfiles (inotify, FSEvents or polling): the
-config file, and every function's package folder (``__pycache__`` and
-``.pyc`` files aside). Tests call ``reload`` directly; ``watching`` and
-``wait_for_reload`` let them wait for the watcher without timing anything.
+config file, every function's package folder (``__pycache__`` and ``.pyc``
+files aside) and every CloudFront Function's code and key value store file
+(their folders are watched, not recursively, for those files alone, so an
+editor that saves by renaming a new file into place is seen too). Tests call
+``reload`` directly; ``watching`` and ``wait_for_reload`` let them wait for
+the watcher without timing anything.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgesim.behaviors import BehaviorMatcher
 from edgesim.cache import key_target
-from edgesim.config.schema import Behavior, Config
+from edgesim.config.schema import Behavior, Config, FunctionConfig
 from edgesim.errors import ConfigError
 from edgesim.hooks import EventType
 from edgesim.invoker import FunctionInvoker
@@ -68,7 +75,14 @@ if TYPE_CHECKING:
     from edgesim.service import Edge
     from edgesim.workers.pool import FunctionPool
 
-__all__ = ["ReloadReport", "Reloader", "cache_identity", "package_digest"]
+__all__ = [
+    "ReloadReport",
+    "Reloader",
+    "Watched",
+    "cache_identity",
+    "function_sources",
+    "package_digest",
+]
 
 # How long a replaced generation may take to finish its requests before its
 # pools are closed anyway (a stuck stream must not keep workers forever).
@@ -95,13 +109,34 @@ def package_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def function_sources(function: FunctionConfig) -> tuple[Path, ...]:
+    """What a function is loaded from: its package folder, or a CloudFront
+    Function's code file and key value store file."""
+    if function.is_cloudfront_function:
+        kvs = function.key_value_store
+        return (function.code,) if kvs is None else (function.code, kvs)
+    return (function.code,)
+
+
+def _source_digest(path: Path) -> str:
+    if path.is_dir():
+        return package_digest(path)
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
 def _digests(config: Config) -> dict[str, str]:
-    by_folder: dict[Path, str] = {}
+    by_path: dict[Path, str] = {}
     out = {}
     for name, function in config.functions.items():
-        if function.code not in by_folder:
-            by_folder[function.code] = package_digest(function.code)
-        out[name] = by_folder[function.code]
+        parts = []
+        for path in function_sources(function):
+            if path not in by_path:
+                by_path[path] = _source_digest(path)
+            parts.append(by_path[path])
+        out[name] = ":".join(parts)
     return out
 
 
@@ -147,6 +182,20 @@ _IDENTITY_PARTS = (
 def _why_changed(before: tuple[object, ...], after: tuple[object, ...]) -> str:
     changed = [part for part, a, b in zip(_IDENTITY_PARTS, before, after, strict=True) if a != b]
     return ", ".join(changed) + " changed"
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """What the watcher watches: a change to any of these reloads."""
+
+    config: Path | None
+    folders: tuple[Path, ...]  # package folders, recursively
+    files: tuple[Path, ...]  # CloudFront Functions' code and key value store files
+
+    @property
+    def file_set(self) -> tuple[Path, ...]:
+        """The config file and the function files: the ones watched one by one."""
+        return (*([self.config] if self.config is not None else []), *self.files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,22 +445,23 @@ class Reloader:
 
     # -- watching ------------------------------------------------------------
 
-    def watched(self) -> tuple[Path | None, tuple[Path, ...]]:
-        """The config file and the function package folders a change to reloads."""
+    def watched(self) -> Watched:
+        """The config file and the function sources a change to reloads."""
         config = self.edge.config
-        folders = tuple(sorted({f.code for f in config.functions.values()}))
-        return config.source, folders
+        sources = {path for f in config.functions.values() for path in function_sources(f)}
+        folders = tuple(sorted(p for p in sources if p.is_dir()))
+        files = tuple(sorted(sources.difference(folders)))
+        return Watched(config.source, folders, files)
 
     def start(self) -> None:
-        """Start watching the config file and the function packages."""
+        """Start watching the config file and the function sources."""
         if self._watcher is None:
             self._watcher = asyncio.ensure_future(self._watch())
 
     async def _watch(self) -> None:
         from watchfiles import awatch
 
-        config_file, _ = self.watched()
-        ready = {"config": config_file is None, "packages": False}
+        ready = {"files": False, "folders": False}
         changed = asyncio.Event()
 
         def seen(part: str) -> None:
@@ -419,46 +469,42 @@ class Reloader:
             if all(ready.values()):
                 self.watching.set()
 
-        async def config_watch() -> None:
-            assert config_file is not None
-            target = str(config_file.resolve())
-            async for changes in awatch(
-                config_file.parent,
-                recursive=False,
-                debounce=self._debounce_ms,
-                watch_filter=lambda _change, path: str(Path(path).resolve()) == target,
-                rust_timeout=200,
-                yield_on_timeout=True,
-            ):
-                seen("config")
-                if changes:
-                    changed.set()
-
-        async def packages_watch() -> None:
+        async def watch(part: str) -> None:
+            """Watch the files or the folders of the running generation, again
+            whenever a reload changes which ones those are."""
             while True:
-                _, folders = self.watched()
-                if not folders:
-                    seen("packages")
+                paths = self._watch_list(part)
+                if not paths:
+                    seen(part)
                     await self._next_generation()
                     continue
+                if part == "folders":
+                    targets, recursive, wanted = paths, True, _package_file
+                else:
+                    names = {str(p.resolve()) for p in paths}
+                    targets = tuple(sorted({p.parent for p in paths}))
+                    recursive = False
+
+                    def wanted(_change: object, path: str, names: set[str] = names) -> bool:
+                        return str(Path(path).resolve()) in names
+
                 stop = asyncio.Event()
-                restart = self._spawn(self._stop_when_generation_changes(stop, folders))
+                restart = self._spawn(self._stop_when_generation_changes(stop, part, paths))
                 async for changes in awatch(
-                    *folders,
+                    *targets,
+                    recursive=recursive,
                     debounce=self._debounce_ms,
-                    watch_filter=_package_file,
+                    watch_filter=wanted,
                     stop_event=stop,
                     rust_timeout=200,
                     yield_on_timeout=True,
                 ):
-                    seen("packages")
+                    seen(part)
                     if changes:
                         changed.set()
                 restart.cancel()
 
-        watchers = [self._spawn(packages_watch())]
-        if config_file is not None:
-            watchers.append(self._spawn(config_watch()))
+        watchers = [self._spawn(watch("files")), self._spawn(watch("folders"))]
         try:
             while True:
                 await changed.wait()
@@ -468,18 +514,22 @@ class Reloader:
             for task in watchers:
                 task.cancel()
 
+    def _watch_list(self, part: str) -> tuple[Path, ...]:
+        watched = self.watched()
+        return watched.folders if part == "folders" else watched.file_set
+
     async def _next_generation(self) -> None:
         generation = self.generation
         async with self._done:
             await self._done.wait_for(lambda: self.generation != generation)
 
     async def _stop_when_generation_changes(
-        self, stop: asyncio.Event, folders: tuple[Path, ...]
+        self, stop: asyncio.Event, part: str, paths: tuple[Path, ...]
     ) -> None:
-        """Restart the package watcher when a reload changes which folders to watch."""
+        """Restart a watcher when a reload changes which paths it should watch."""
         while True:
             await self._next_generation()
-            if self.watched()[1] != folders:
+            if self._watch_list(part) != paths:
                 stop.set()
                 return
 

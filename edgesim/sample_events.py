@@ -1,16 +1,21 @@
-"""A Lambda@Edge event to start from: what ``edgesim event`` prints.
+"""An event to start a test from: what ``edgesim event`` prints.
 
-The event is built the way the edge builds it for a real request, by the
-codec (``edgesim.codecs.build_event``), from a ``Request`` and ``Response``
-made of the options; nothing here writes event JSON itself. Origin events
-show the request as CloudFront sends it to the origin (``Forwarding``), under
-an origin request policy that forwards every viewer header, query string and
-cookie (CloudFront's AllViewer), so every header given appears.
+A Lambda@Edge event, or with ``cloudfront_function`` a CloudFront Functions
+test event object (viewer events only; what TestFunction and ``edgesim
+invoke`` take). Either is built the way the edge builds it for a real
+request, by the codec (``edgesim.codecs.build_event``,
+``edgesim.codecs.cloudfront_function.build_event``), from a ``Request`` and
+``Response`` made of the options; nothing here writes event JSON itself.
+Origin events show the request as CloudFront sends it to the origin
+(``Forwarding``), under an origin request policy that forwards every viewer
+header, query string and cookie (CloudFront's AllViewer), so every header
+given appears.
 
 Choices where AWS is silent: the client IP defaults to 203.0.113.10 (a
 documentation address), ``Host`` to the distribution's domain, and the
 origin of origin events to ``https://example.com``. A body makes the
-association IncludeBody, and only request events take one.
+association IncludeBody, and only Lambda@Edge request events take one
+(CloudFront Functions never see the body).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from edgesim.codecs import build_event
+from edgesim.codecs import cloudfront_function as cff
 from edgesim.config.loader import quick_config
 from edgesim.config.schema import (
     ALL_METHODS,
@@ -33,7 +39,7 @@ from edgesim.config.schema import (
 )
 from edgesim.errors import ConfigError
 from edgesim.forwarding import Forwarding
-from edgesim.hooks import HOOK_RULES, EventType, is_disallowed
+from edgesim.hooks import FUNCTION_RULES, HOOK_RULES, EventType, is_disallowed
 from edgesim.models import Headers, Request, Response
 from edgesim.pipeline import new_request_id
 
@@ -73,15 +79,22 @@ def parse_header(text: str) -> tuple[str, str]:
 
 
 def sample_event(
-    event_type: EventType, spec: EventSpec, distribution: Distribution | None = None
+    event_type: EventType,
+    spec: EventSpec,
+    distribution: Distribution | None = None,
+    *,
+    cloudfront_function: bool = False,
 ) -> dict[str, object]:
-    """The event a function at ``event_type`` would receive for ``spec``.
+    """The event a function at ``event_type`` would receive for ``spec``: a
+    Lambda@Edge one, or a CloudFront Function's with ``cloudfront_function``.
 
     Raises ValueError naming the option that does not fit the event or is
     malformed.
     """
     rule = HOOK_RULES[event_type]
     distribution = distribution or Distribution()
+    if cloudfront_function:
+        return _function_event(event_type, spec, distribution)
     if spec.body is not None and not rule.body_allowed:
         raise ValueError(f"--body is for viewer-request and origin-request, not {event_type}")
     if spec.origin is not None and not rule.exposes_origin:
@@ -98,12 +111,7 @@ def sample_event(
         forwarding = Forwarding.for_behavior(policy, distribution)
         cacheable = request.method in ("GET", "HEAD")
         request = forwarding.origin_request(request, origin, request_id, cacheable=cacheable)
-    response = None
-    if not rule.is_request:
-        status = 200 if spec.status is None else spec.status
-        if not 100 <= status <= 599:
-            raise ValueError(f"--status must be an HTTP status from 100 to 599, not {status}")
-        response = Response(status, Headers(_shown(spec.response_headers, "--response-header")))
+    response = None if rule.is_request else _response(spec)
     return build_event(
         event_type,
         request=request,
@@ -114,6 +122,36 @@ def sample_event(
         include_body=spec.body is not None,
         body=spec.body,
     )
+
+
+def _function_event(
+    event_type: EventType, spec: EventSpec, distribution: Distribution
+) -> dict[str, object]:
+    if event_type not in FUNCTION_RULES:
+        raise ValueError(
+            f"CloudFront Functions run only at viewer-request and viewer-response, not {event_type}"
+        )
+    if spec.body is not None:
+        raise ValueError("--body: CloudFront Functions can't read the request body")
+    if spec.origin is not None:
+        raise ValueError("--origin is for Lambda@Edge origin-request and origin-response events")
+    rule = FUNCTION_RULES[event_type]
+    if rule.is_request and (spec.status is not None or spec.response_headers):
+        raise ValueError("--status and --response-header are for viewer-response")
+    return cff.build_event(
+        event_type,
+        request=_request(spec, distribution),
+        response=None if rule.is_request else _response(spec),
+        distribution=distribution,
+        request_id=new_request_id(),
+    )
+
+
+def _response(spec: EventSpec) -> Response:
+    status = 200 if spec.status is None else spec.status
+    if not 100 <= status <= 599:
+        raise ValueError(f"--status must be an HTTP status from 100 to 599, not {status}")
+    return Response(status, Headers(_shown(spec.response_headers, "--response-header")))
 
 
 def _request(spec: EventSpec, distribution: Distribution) -> Request:

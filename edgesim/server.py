@@ -17,6 +17,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import AsyncIterator
+from itertools import chain
 from typing import Any
 
 from aiohttp._http_parser import HttpRequestParser
@@ -32,7 +33,7 @@ from edgesim.origins import OriginClient
 from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
 from edgesim.pipeline import Clock, Pipeline, new_request_id
-from edgesim.wire import render_head, render_headers
+from edgesim.wire import render_fields, render_head, render_headers
 
 __all__ = ["EdgeServer"]
 
@@ -98,7 +99,12 @@ class _Connection(BaseProtocol):
         self._request_parser = parser
         self._server = server
         self._queue: deque[tuple[Any, StreamReader]] = deque()
+        # The connection's task answers what has to wait; it lives as long as
+        # the connection once started (cheaper than a task per request) and
+        # sleeps on ``_wakeup`` between requests.
         self._task: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[Exchange] | None = None
+        self._busy = False
         # The pipeline (generation) of the exchange being answered by the task: a
         # reload swaps the server's pipeline, and an exchange finishes on its own.
         self.pipeline: Pipeline | None = None
@@ -140,7 +146,7 @@ class _Connection(BaseProtocol):
         for message, payload in messages:
             if self._closing:
                 return
-            if self._task is None and not self._queue:
+            if not self._busy and not self._queue:
                 self._answer_now(message, payload)
             else:
                 self._queue.append((message, payload))
@@ -152,12 +158,11 @@ class _Connection(BaseProtocol):
 
     def _request(self, message: Any, payload: StreamReader) -> Request:
         url = message.url
-        total = sum(len(n) + len(v) + 4 for n, v in message.raw_headers)
+        raw = message.raw_headers
+        total = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)
         if total + len(message.path) > _MAX_HEADERS_TOTAL:
             raise RequestTooLarge("request headers exceed 20,480 bytes")
-        headers = Headers(
-            (n.decode("latin-1"), v.decode("latin-1")) for n, v in message.raw_headers
-        )
+        headers = Headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw])
         body: bytes | BodyStream | None = None
         length = headers.get("content-length")
         if message.chunked or (length is not None and length != "0"):
@@ -189,38 +194,58 @@ class _Connection(BaseProtocol):
         if ex.pending or ex.response is None or not isinstance(ex.response.body, bytes | None):
             self._queue.append((message, payload))
             self.pipeline = pipeline
-            self._task = self._loop.create_task(self._drain_queue(ex))
+            self._busy = True
+            wakeup = self._wakeup
+            if wakeup is not None:
+                self._wakeup = None
+                wakeup.set_result(ex)
+            else:
+                self._task = self._loop.create_task(self._serve(ex))
             return
         self._write_buffered(ex, message)
         if not payload.is_eof():
             self._close()
 
-    async def _drain_queue(self, first: Exchange | None = None) -> None:
+    async def _serve(self, first: Exchange) -> None:
+        """Answer the queue, then sleep until ``_answer_now`` hands over the next
+        exchange that has to wait; ends with the connection."""
         try:
-            while self._queue and not self._closing:
-                message, payload = self._queue[0]
-                ex = first
-                first = None
-                if ex is None:
-                    try:
-                        request = self._request(message, payload)
-                    except EdgeError as error:
-                        self._refuse(error)
-                        return
-                    self.pipeline = self._server.pipeline
-                    ex = self.pipeline.start(request)
-                await self._answer(ex, message, payload)
-                self._queue.popleft()
-                if not payload.is_eof():
-                    # The request body was not read (refused or ignored): the
-                    # connection cannot carry another request.
-                    self._close()
+            while True:
+                await self._drain_queue(first)
+                self._busy = False
+                self.pipeline = None
+                if self._closing:
                     return
+                self._wakeup = self._loop.create_future()
+                first = await self._wakeup
         except asyncio.CancelledError:
             return
         finally:
-            self._task = None
+            self._task = self._wakeup = None
+            self._busy = False
             self.pipeline = None
+
+    async def _drain_queue(self, first: Exchange | None) -> None:
+        """Answer queued requests in order; ``first`` is the head's exchange, started."""
+        while self._queue and not self._closing:
+            message, payload = self._queue[0]
+            ex = first
+            first = None
+            if ex is None:
+                try:
+                    request = self._request(message, payload)
+                except EdgeError as error:
+                    self._refuse(error)
+                    return
+                self.pipeline = self._server.pipeline
+                ex = self.pipeline.start(request)
+            await self._answer(ex, message, payload)
+            self._queue.popleft()
+            if not payload.is_eof():
+                # The request body was not read (refused or ignored): the
+                # connection cannot carry another request.
+                self._close()
+                return
 
     async def _answer(self, ex: Exchange, message: Any, payload: StreamReader) -> None:
         try:
@@ -250,7 +275,7 @@ class _Connection(BaseProtocol):
         self, ex: Exchange, message: Any, response: Response, framing: bytes, close: bool
     ) -> bytes:
         head = response.head or render_head(response.status, response.reason, response.headers)
-        tail = render_headers(Headers(ex.edge_headers))
+        tail = render_fields(ex.edge_headers)
         if close:
             connection = b"Connection: close\r\n"
         elif message.version.minor == 0:
@@ -351,7 +376,7 @@ class _Connection(BaseProtocol):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None
+        return self._busy
 
 
 class EdgeServer:

@@ -18,10 +18,11 @@ The simulated IP is the viewer's IP everywhere: the events' ``clientIp``,
 
 The ``CloudFront-Viewer-*`` headers (and ``CloudFront-Forwarded-Proto``)
 follow CloudFront's rules (adding-cloudfront-headers.md,
-lambda-event-structure.md): they are added after the viewer-request
-function, only those a cache policy or origin request policy lists by name,
-replacing any the viewer sent; the cache key, the origin-facing functions,
-the viewer-response function and the origin see them then. A value nothing
+lambda-at-edge-function-restrictions.html, edge-functions.md): only those a
+cache policy or origin request policy lists by name are added, replacing any
+the viewer sent, after a Lambda@Edge viewer-request function and before a
+CloudFront Function (``HookRule.sees_cloudfront_headers``); the cache key,
+every other function and the origin see them. A value nothing
 gives (a city for a viewer with no location) is not sent, as CloudFront
 sends none for what it cannot determine; non-ASCII characters are
 percent-encoded. ``TLS``, ``JA3`` and ``JA4`` exist only for HTTPS viewers,

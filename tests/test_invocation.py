@@ -2,7 +2,9 @@
 
 Events come from the codec the edge uses; each test feeds what ``event``
 printed to a real handler through ``invoke`` or checks its fields against
-the event structure CloudFront documents (lambda-event-structure.md).
+the event structure CloudFront documents (lambda-event-structure.md,
+functions-event-structure.md). A CloudFront Function's test reports what
+CloudFront's TestFunction does (test-function.md, API_TestResult).
 """
 
 from __future__ import annotations
@@ -38,6 +40,28 @@ def anything(event, context):
     return {"got": event}
 """
 
+CFF_TAG = """\
+function handler(event) {
+  var request = event.request;
+  console.log('tagging ' + request.uri + ' for ' + event.viewer.ip);
+  request.headers['x-tagged'] = {value: event.context.distributionId};
+  return request;
+}
+"""
+CFF_RESPONSE = """\
+async function handler(event) {
+  var response = event.response;
+  response.headers['x-seen-status'] = {value: String(response.statusCode)};
+  return response;
+}
+"""
+CFF_FAIL = """\
+function handler(event) {
+  console.log('about to fail');
+  throw new TypeError('boom');
+}
+"""
+
 CONFIG = """\
 origins:
   app: {url: "http://127.0.0.1:9"}
@@ -46,6 +70,9 @@ functions:
   echo: {runtime: python3.11, code: ./fns, handler: handlers.echo}
   fail: {runtime: python3.11, code: ./fns, handler: handlers.fail}
   anything: {runtime: python3.11, code: ./fns, handler: handlers.anything}
+  tag: {runtime: cloudfront-js-1.0, code: ./cff/tag.js}
+  stamp-status: {runtime: cloudfront-js-2.0, code: ./cff/status.js}
+  cff-fail: {runtime: cloudfront-js-2.0, code: ./cff/fail.js}
 default_behavior: {origin: app}
 """
 
@@ -54,8 +81,17 @@ default_behavior: {origin: app}
 def project(tmp_path: Path) -> Path:
     (tmp_path / "fns").mkdir()
     (tmp_path / "fns" / "handlers.py").write_text(HANDLERS)
+    (tmp_path / "cff").mkdir()
+    (tmp_path / "cff" / "tag.js").write_text(CFF_TAG)
+    (tmp_path / "cff" / "status.js").write_text(CFF_RESPONSE)
+    (tmp_path / "cff" / "fail.js").write_text(CFF_FAIL)
     (tmp_path / "edgesim.yaml").write_text(CONFIG)
     return tmp_path
+
+
+def section(stdout: str, title: str) -> str:
+    """The text under one heading of ``invoke``'s output, up to the next blank line."""
+    return stdout.split(f"\n{title}\n", 1)[1].split("\n\n", 1)[0]
 
 
 def edgesim(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -143,8 +179,217 @@ def test_invoke_refuses_bad_input_with_a_clear_message(project: Path) -> None:
 def test_a_cloudfront_functions_event_is_refused_for_a_lambda_function(project: Path) -> None:
     config = parse_config(CONFIG, base_dir=project)
     event = {"version": "1.0", "context": {"eventType": "viewer-request"}, "request": {}}
-    with pytest.raises(ValueError, match="CloudFront Functions test event"):
+    with pytest.raises(ValueError, match="CloudFront Functions test event") as caught:
         invoke(config, "echo", event)
+    assert "takes a Lambda@Edge event" in str(caught.value)
+    assert "`edgesim event viewer-request`" in str(caught.value)
+
+
+# -- CloudFront Functions: TestFunction's event objects and its report ---------------------
+
+
+def test_a_cloudfront_function_event_then_invoke_reports_like_test_function(
+    project: Path,
+) -> None:
+    made = edgesim(
+        project,
+        "event",
+        "viewer-request",
+        "--cloudfront-function",
+        "--uri",
+        "/shop",
+        "--header",
+        "accept=text/html",
+        "--header",
+        "accept=*/*",
+        "--header",
+        "cookie=a=1; b=2",
+        "--querystring",
+        "q=1&q=2",
+        "--client-ip",
+        "198.51.100.7",
+        "--config",
+        "edgesim.yaml",
+    )
+    assert made.returncode == 0, made.stderr
+    event = json.loads(made.stdout)
+    # The shape of functions-event-structure.md, from the CloudFront Functions codec.
+    assert event["version"] == "1.0"
+    assert event["context"]["eventType"] == "viewer-request"
+    assert event["context"]["distributionId"] == "E2TEST0001"
+    assert event["viewer"] == {"ip": "198.51.100.7"}
+    request = event["request"]
+    assert request["headers"]["host"] == {"value": "d2test.cloudfront.net"}
+    accept = {"value": "text/html", "multiValue": [{"value": "text/html"}, {"value": "*/*"}]}
+    assert request["headers"]["accept"] == accept
+    assert "cookie" not in request["headers"]
+    assert request["cookies"] == {"a": {"value": "1"}, "b": {"value": "2"}}
+    assert request["querystring"]["q"]["multiValue"] == [{"value": "1"}, {"value": "2"}]
+    assert "response" not in event and "Records" not in event
+    (project / "event.json").write_text(made.stdout)
+
+    ran = edgesim(project, "invoke", "tag", "--event", "event.json")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("Test of tag: Succeeded\n")
+    assert 0 <= int(section(ran.stdout, "Compute utilization")) <= 100
+    output = json.loads(section(ran.stdout, "Function output"))
+    assert output["request"]["headers"]["x-tagged"] == {"value": "E2TEST0001"}
+    assert output["request"]["cookies"] == request["cookies"]
+    # FunctionExecutionLogs: what the function logged, and nothing else.
+    logs = ran.stdout.split("\nFunction execution logs\n", 1)[1]
+    assert logs.splitlines() == ["tagging /shop for 198.51.100.7"]
+    assert "Request ID" not in ran.stdout and "REPORT" not in ran.stdout
+
+
+def test_a_viewer_response_test_event_carries_the_response(project: Path) -> None:
+    made = edgesim(
+        project,
+        "event",
+        "viewer-response",
+        "--cloudfront-function",
+        "--status",
+        "404",
+        "--response-header",
+        "set-cookie=s=1; Path=/",
+        "--response-header",
+        "content-type=text/plain",
+    )
+    assert made.returncode == 0, made.stderr
+    response = json.loads(made.stdout)["response"]
+    assert (response["statusCode"], response["statusDescription"]) == (404, "Not Found")
+    assert response["headers"] == {"content-type": {"value": "text/plain"}}
+    assert response["cookies"] == {"s": {"value": "1", "attributes": "Path=/"}}
+    (project / "event.json").write_text(made.stdout)
+    ran = edgesim(project, "invoke", "stamp-status", "--event", "event.json")
+    assert ran.returncode == 0, ran.stderr
+    output = json.loads(section(ran.stdout, "Function output"))
+    assert output["response"]["headers"]["x-seen-status"] == {"value": "404"}
+
+
+def test_a_failing_cloudfront_function_exits_1_with_its_error_message(project: Path) -> None:
+    event = {"version": "1.0", "context": {"eventType": "viewer-request"}, "request": {}}
+    (project / "event.json").write_text(json.dumps(event))
+    ran = edgesim(project, "invoke", "cff-fail", "--event", "event.json")
+    assert ran.returncode == 1
+    assert ran.stdout.startswith("Test of cff-fail: Failed\n")
+    assert section(ran.stdout, "Function error message").startswith("TypeError: boom")
+    assert ran.stdout.split("\nFunction execution logs\n", 1)[1].splitlines() == ["about to fail"]
+
+
+def test_a_lambda_edge_event_is_refused_for_a_cloudfront_function(project: Path) -> None:
+    (project / "event.json").write_text(edgesim(project, "event", "viewer-request").stdout)
+    ran = edgesim(project, "invoke", "tag", "--event", "event.json")
+    assert ran.returncode == 2 and ran.stdout == ""
+    assert "this is a Lambda@Edge event" in ran.stderr
+    assert "tag is a CloudFront Function (cloudfront-js-1.0)" in ran.stderr
+    assert "edgesim event viewer-request --cloudfront-function" in ran.stderr
+
+
+def test_the_aws_style_test_objects_run_from_the_command_line() -> None:
+    root = Path(__file__).resolve().parent.parent
+    objects = root / "functions" / "cloudfront" / "test-objects"
+    for name in ("country-de.json", "country-fr.json"):
+        ran = edgesim(
+            root,
+            "invoke",
+            "country-redirect",
+            "--config",
+            "configs/javascript.yaml",
+            "--event",
+            str(objects / name),
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.startswith("Test of country-redirect: Succeeded\n")
+        output = json.loads(section(ran.stdout, "Function output"))
+        if name == "country-de.json":
+            assert output["response"]["statusCode"] == 302
+        else:
+            assert output["request"]["uri"] == "/shop/cart"
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([], "a test event object is a JSON object"),
+        ({"request": {}}, "context.eventType must be 'viewer-request' or 'viewer-response'"),
+        (
+            {"context": {"eventType": "origin-request"}, "request": {}},
+            "not 'origin-request' (CloudFront Functions run at viewer events only)",
+        ),
+        ({"context": {"eventType": "viewer-request"}}, 'has no "request"'),
+        (
+            {"context": {"eventType": "viewer-request"}, "request": {"uri": "shop"}},
+            "request.uri must start with '/'",
+        ),
+        (
+            {
+                "context": {"eventType": "viewer-request"},
+                "request": {"headers": {"Host": {"value": "a.test"}}},
+            },
+            "request.headers: 'Host' must be lowercase ('host')",
+        ),
+        (
+            {
+                "context": {"eventType": "viewer-request"},
+                "request": {"headers": {"host": "a.test"}},
+            },
+            'request.headers.host must be an object like {"value": "..."}, not "a.test"',
+        ),
+        (
+            {
+                "context": {"eventType": "viewer-request"},
+                "request": {"querystring": {"q": {"value": 1}}},
+            },
+            "request.querystring.q.value must be a string, not 1",
+        ),
+        (
+            {
+                "context": {"eventType": "viewer-request"},
+                "request": {"cookies": {"a": {"value": "1", "multiValue": "1"}}},
+            },
+            "request.cookies.a.multiValue must be a list",
+        ),
+        (
+            {
+                "context": {"eventType": "viewer-response"},
+                "request": {},
+                "response": {"statusCode": "200"},
+            },
+            "response.statusCode must be an integer, not '200'",
+        ),
+        (
+            {
+                "context": {"eventType": "viewer-request"},
+                "request": {"headers": {"x-big": {"value": "x" * 41_000}}},
+            },
+            "TestFunction takes at most 40,960",
+        ),
+    ],
+)
+def test_bad_cloudfront_function_test_events_are_refused_naming_the_field(
+    project: Path, event: object, message: str
+) -> None:
+    config = parse_config(CONFIG, base_dir=project)
+    with pytest.raises(ValueError) as caught:
+        invoke(config, "tag", event)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("origin-request",), "CloudFront Functions run only at viewer-request and viewer-resp"),
+        (("viewer-request", "--body", "x"), "CloudFront Functions can't read the request body"),
+        (("viewer-request", "--status", "200"), "--status and --response-header are for viewer-"),
+        (("viewer-request", "--header", "x-amz-cf-id=1"), "never shows this header"),
+    ],
+)
+def test_cloudfront_function_events_refuse_options_that_do_not_fit(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    ran = edgesim(tmp_path, "event", *args, "--cloudfront-function")
+    assert ran.returncode == 2 and ran.stdout == ""
+    assert message in ran.stderr
 
 
 def test_a_non_lambda_event_runs_anyway_with_a_warning(project: Path) -> None:

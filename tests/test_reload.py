@@ -9,6 +9,7 @@ for the file watcher to notice.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -359,3 +360,220 @@ async def test_serve_with_a_config_reloads_by_default_and_says_so(
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 10)
+
+
+# -- JavaScript functions: a CloudFront Function's code and key value store files, a
+#    Node.js package folder ----------------------------------------------------------
+
+GREET = """\
+// viewer-response
+function handler(event) {{
+  var response = event.response;
+  response.headers['x-{name}'] = {{value: '{version}'}};
+  return response;
+}}
+"""
+LOOKUP = """\
+import cf from 'cloudfront';
+const kvs = cf.kvs();
+async function handler(event) {
+  const value = await kvs.get('answer');
+  return {statusCode: 200, body: value};
+}
+"""
+NODE = """\
+'use strict';
+exports.handler = async (event) => {{
+  const response = event.Records[0].cf.response;
+  response.headers['x-node'] = [{{key: 'X-Node', value: '{version}'}}];
+  return response;
+}};
+"""
+
+JS_CONFIG = """\
+listen: 127.0.0.1:0
+admin_listen: null
+origins:
+  app:
+    url: {origin}
+functions:
+  greet:
+    runtime: cloudfront-js-1.0
+    code: ./cff/greet.js
+  wave:
+    runtime: cloudfront-js-1.0
+    code: ./cff/wave.js
+  lookup:
+    runtime: cloudfront-js-2.0
+    code: ./cff/lookup.js
+    key_value_store: ./data/kvs.json
+  node-tag:
+    runtime: nodejs20.x
+    code: ./node
+    handler: tag.handler
+behaviors:
+  - path: /kvs
+    origin: app
+    functions: {{viewer-request: lookup}}
+  - path: /wave
+    origin: app
+    functions: {{viewer-response: wave}}
+  - path: /node
+    origin: app
+    functions: {{origin-response: node-tag}}
+default_behavior:
+  origin: app
+  functions: {{viewer-response: greet}}
+"""
+
+
+class JsProject:
+    """Two CloudFront Functions in one folder, one with a key value store, and a Node.js
+    package: the files a developer edits."""
+
+    def __init__(self, root: Path, origin: str) -> None:
+        self.root = root
+        self.config = root / "edge.yaml"
+        (root / "cff").mkdir()
+        (root / "data").mkdir()
+        (root / "node").mkdir()
+        self.write_cff("greet", "1")
+        self.write_cff("wave", "1")
+        (root / "cff" / "lookup.js").write_text(LOOKUP)
+        self.write_kvs("forty-two")
+        self.write_node("1")
+        self.config.write_text(JS_CONFIG.format(origin=origin))
+
+    def write_cff(self, name: str, version: str, *, by_rename: bool = False) -> None:
+        target = self.root / "cff" / f"{name}.js"
+        text = GREET.format(name=name, version=version)
+        if by_rename:  # as editors that save a new file and rename it into place
+            temporary = self.root / "cff" / f".{name}.js.swp"
+            temporary.write_text(text)
+            temporary.replace(target)
+        else:
+            target.write_text(text)
+
+    def write_kvs(self, answer: str) -> None:
+        data = {"data": [{"key": "answer", "value": answer}]}
+        (self.root / "data" / "kvs.json").write_text(json.dumps(data))
+
+    def write_node(self, version: str) -> None:
+        (self.root / "node" / "tag.js").write_text(NODE.format(version=version))
+
+
+@pytest.fixture
+async def js_running(
+    tmp_path: Path, origin: RecordingOrigin
+) -> AsyncIterator[tuple[JsProject, Edge, Reloader]]:
+    for path in ("/page", "/wave", "/node"):
+        origin.reply(path, "body", Cache_Control="no-store")
+    project = JsProject(tmp_path, origin.url)
+    edge = Edge(load_config(project.config), echo=lambda _: None)
+    await edge.start()
+    reloader = Reloader(edge, lambda: load_config(project.config))
+    yield project, edge, reloader
+    await edge.stop(grace=1.0)
+
+
+async def js_state(client: httpx.AsyncClient, edge: Edge) -> tuple[str, str, str, str]:
+    """What each function currently does: greet, wave, the key value store, node-tag."""
+    page = await get(client, edge, "/page")
+    wave = await get(client, edge, "/wave")
+    kvs = await get(client, edge, "/kvs")
+    node = await get(client, edge, "/node")
+    return page.headers["x-greet"], wave.headers["x-wave"], kvs.text, node.headers["x-node"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "function", "after"),
+    [
+        (lambda p: p.write_cff("greet", "2"), "greet", ("2", "1", "forty-two", "1")),
+        (lambda p: p.write_kvs("forty-three"), "lookup", ("1", "1", "forty-three", "1")),
+        (lambda p: p.write_node("2"), "node-tag", ("1", "1", "forty-two", "2")),
+    ],
+    ids=["cloudfront-function-code", "key-value-store", "node-package"],
+)
+async def test_an_edited_javascript_source_reloads_that_function_alone(
+    js_running: tuple[JsProject, Edge, Reloader],
+    client: httpx.AsyncClient,
+    edit: object,
+    function: str,
+    after: tuple[str, str, str, str],
+) -> None:
+    project, edge, reloader = js_running
+    assert await js_state(client, edge) == ("1", "1", "forty-two", "1")
+    assert edge.functions is not None
+    pools = dict(edge.functions.pools)
+
+    edit(project)  # type: ignore[operator]
+    report = await reloader.reload()
+
+    assert report.applied and report.changed == (function,)
+    assert set(report.kept) == {"greet", "wave", "lookup", "node-tag"} - {function}
+    assert await js_state(client, edge) == after
+    stats = edge.functions.stats()
+    for name in report.kept:
+        assert edge.functions.pools[name] is pools[name]  # warm workers kept
+        assert stats[name]["invocations"] == 2
+    assert edge.functions.pools[function] is not pools[function]
+    assert stats[function]["cold_starts"] == 1 and stats[function]["invocations"] == 1
+
+
+async def test_the_watcher_sees_javascript_sources_saved_any_way(
+    js_running: tuple[JsProject, Edge, Reloader], client: httpx.AsyncClient
+) -> None:
+    project, edge, reloader = js_running
+    watched = reloader.watched()
+    assert watched.folders == (project.root / "node",)
+    names = {path.name for path in watched.files}
+    assert names == {"greet.js", "wave.js", "lookup.js", "kvs.json"}
+    reloader.start()
+    await asyncio.wait_for(reloader.watching.wait(), 30)
+
+    edits = [
+        (lambda: project.write_cff("wave", "2", by_rename=True), "wave"),
+        (lambda: project.write_kvs("forty-four"), "lookup"),
+        (lambda: project.write_node("3"), "node-tag"),
+    ]
+    for attempt, (edit, function) in enumerate(edits):
+        edit()
+        report = await asyncio.wait_for(reloader.wait_for_reload(attempt), 30)
+        assert report.applied and report.changed == (function,), report
+    assert await js_state(client, edge) == ("1", "2", "forty-four", "3")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda p: (p.root / "data" / "kvs.json").write_text('{"data": [{"key": "a"}]}'),
+            "functions.lookup.key_value_store: data[0] must be an object with exactly",
+        ),
+        (
+            lambda p: (p.root / "cff" / "greet.js").write_text("// " + "x" * 11_000),
+            "functions.greet.code: the function is 11,003 bytes",
+        ),
+        (
+            lambda p: (p.root / "cff" / "greet.js").write_text("let handler = (e) => e.response;"),
+            "SyntaxError",
+        ),
+    ],
+    ids=["bad-key-value-store", "code-over-10-kb", "not-cloudfront-js-1.0"],
+)
+async def test_a_javascript_edit_that_does_not_load_is_reported_and_nothing_changes(
+    js_running: tuple[JsProject, Edge, Reloader],
+    client: httpx.AsyncClient,
+    edit: object,
+    message: str,
+) -> None:
+    project, edge, reloader = js_running
+    # Warm environments: they keep serving the last code that loaded (a new
+    # environment of the running generation would read the files as they are now).
+    assert await js_state(client, edge) == ("1", "1", "forty-two", "1")
+    edit(project)  # type: ignore[operator]
+    report = await reloader.reload()
+    assert not report.applied and report.generation == 1
+    assert report.error is not None and str(project.config) in report.error
+    assert message in report.error, report.error
+    assert await js_state(client, edge) == ("1", "1", "forty-two", "1")

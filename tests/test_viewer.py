@@ -1,8 +1,11 @@
 """Viewer simulation through a real edge, real origin and real workers.
 
-Where CloudFront's headers appear follows adding-cloudfront-headers.md and
-lambda-event-structure.md: added after viewer-request, only when a policy
-lists them; origin-facing functions and the origin see them then.
+Where CloudFront's headers appear follows adding-cloudfront-headers.md,
+lambda-at-edge-function-restrictions.html ("CloudFront headers") and
+edge-functions.md ("Access to geolocation and device data"): only when a
+policy lists them; added after a Lambda@Edge viewer-request function and
+before a CloudFront Function, so every function but a Lambda@Edge
+viewer-request one, the cache key and the origin see them.
 """
 
 from __future__ import annotations
@@ -296,3 +299,133 @@ async def test_the_shipped_example_simulates_its_viewers(
         "JP",
         "Asia/Tokyo",
     )
+
+
+# -- CloudFront Functions see CloudFront's headers --------------------------------------
+
+CFF_ECHO_REQUEST = """
+function handler(event) {
+  return {statusCode: 200, body: JSON.stringify(event.request.headers)};
+}
+"""
+CFF_ECHO_RESPONSE = """
+function handler(event) {
+  var response = event.response;
+  response.body = JSON.stringify(event.request.headers);
+  return response;
+}
+"""
+
+
+def cloudfront_function(tmp_path: Path, name: str, code: str) -> FunctionConfig:
+    (tmp_path / f"{name}.js").write_text(code)
+    return FunctionConfig(name, "cloudfront-js-2.0", tmp_path / f"{name}.js", "handler")
+
+
+async def test_a_cloudfront_function_at_viewer_request_sees_what_the_policy_asks_for(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # example-function-redirect-url.md: the header must be in a cache policy or an
+    # origin request policy for CloudFront to add it to the request the function gets.
+    at_viewer = (("viewer-request", FunctionAssociation("cff")),)
+    edge = await make_edge(
+        behaviors=(
+            behavior("/asked/*", origin_request=forwarding(), functions=at_viewer),
+            behavior("/keyed/*", cache=keyed_on_country(), functions=at_viewer),
+            behavior("/plain/*", functions=at_viewer),
+        ),
+        functions={"cff": cloudfront_function(tmp_path, "cff", CFF_ECHO_REQUEST)},
+        settings={"viewers": (PARIS,)},
+    )
+    spoofed = {"CloudFront-Viewer-Country": "DE", "CloudFront-Viewer-City": "Spoofed"}
+    asked = (await client.get(f"{edge.url}/asked/x", headers=spoofed)).json()
+    # CloudFront's values (the Paris rule for 127.0.0.1), not what the viewer sent.
+    assert asked["cloudfront-viewer-country"] == {"value": "FR"}
+    assert asked["cloudfront-viewer-city"] == {"value": "Paris"}
+    assert asked["cloudfront-viewer-address"]["value"].startswith("127.0.0.1:")
+    assert asked["cloudfront-forwarded-proto"] == {"value": "http"}
+
+    simulated = await client.get(f"{edge.url}/keyed/x", headers={"X-Edgesim-Viewer": "country=JP"})
+    seen = simulated.json()
+    assert seen["cloudfront-viewer-country"] == {"value": "JP"}
+    assert "cloudfront-viewer-city" not in seen  # only what the cache policy lists
+    assert "x-edgesim-viewer" not in seen
+
+    # No policy asks: the function sees only what the viewer sent, as any header.
+    plain = (await client.get(f"{edge.url}/plain/x", headers=spoofed)).json()
+    assert plain["cloudfront-viewer-country"] == {"value": "DE"}
+    assert "cloudfront-viewer-address" not in plain
+    assert origin.seen == []  # every answer was the function's
+
+
+def keyed_on_country() -> CachePolicy:
+    return CachePolicy(headers=Selection("allow", frozenset({"cloudfront-viewer-country"})))
+
+
+async def test_what_a_cloudfront_function_does_to_them_is_what_goes_on(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # AWS does not say CloudFront adds its headers again after the function; edgesim
+    # keeps the function's request as it returned it, for the cache key and the origin.
+    origin.reply("/x", "x", Cache_Control="max-age=60")
+    code = """
+    function handler(event) {
+      var h = event.request.headers;
+      h['x-was'] = {value: h['cloudfront-viewer-country'].value};
+      if (h['cloudfront-viewer-country'].value === 'JP') {
+        h['cloudfront-viewer-country'] = {value: 'XX'};
+      }
+      delete h['cloudfront-viewer-city'];
+      return event.request;
+    }
+    """
+    edge = await make_edge(
+        default=behavior(
+            cache=keyed_on_country(),
+            origin_request=forwarding(*GEO, "x-was"),
+            functions=(("viewer-request", FunctionAssociation("cff")),),
+        ),
+        functions={"cff": cloudfront_function(tmp_path, "cff", code)},
+        settings={"viewers": (PARIS,)},
+    )
+    await client.get(f"{edge.url}/x")
+    seen = origin.seen[-1].headers
+    assert (seen["x-was"], seen["cloudfront-viewer-country"]) == ("FR", "FR")
+    assert "cloudfront-viewer-city" not in seen
+    await client.get(f"{edge.url}/x", headers={"X-Edgesim-Viewer": "country=JP"})
+    assert origin.seen[-1].headers["cloudfront-viewer-country"] == "XX"
+    again = await client.get(f"{edge.url}/x", headers={"X-Edgesim-Viewer": "country=JP"})
+    assert again.headers["x-cache"] == "Hit from cloudfront"  # keyed on what it set
+    assert origin.hits("/x") == 2
+
+
+async def test_viewer_response_functions_see_them_in_the_request(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # functions-event-structure.md's viewer-response example carries
+    # cloudfront-viewer-country in event.request.headers.
+    origin.reply("/x", "origin body")
+    edge = await make_edge(
+        default=behavior(
+            origin_request=forwarding("cloudfront-viewer-country"),
+            functions=(("viewer-response", FunctionAssociation("cff")),),
+        ),
+        functions={"cff": cloudfront_function(tmp_path, "cff", CFF_ECHO_RESPONSE)},
+    )
+    response = await client.get(f"{edge.url}/x", headers={"X-Edgesim-Viewer": "country=BR"})
+    assert response.json()["cloudfront-viewer-country"] == {"value": "BR"}
+    assert origin.seen[-1].headers["cloudfront-viewer-country"] == "BR"
+
+
+def test_the_rules_table_says_who_sees_them() -> None:
+    from edgesim.hooks import FUNCTION_RULES, HOOK_RULES, EventType
+
+    seen = {event.value: rule.sees_cloudfront_headers for event, rule in HOOK_RULES.items()}
+    assert seen == {
+        "viewer-request": False,
+        "origin-request": True,
+        "origin-response": True,
+        "viewer-response": True,
+    }
+    assert all(rule.sees_cloudfront_headers for rule in FUNCTION_RULES.values())
+    assert set(FUNCTION_RULES) == {EventType.VIEWER_REQUEST, EventType.VIEWER_RESPONSE}

@@ -4,9 +4,8 @@
 viewer-request or viewer-response (functions-event-structure.md; rules in
 ``edgesim.hooks.FUNCTION_RULES``); ``apply_result`` reads what it returned and
 gives the same ``Outcome`` values as the Lambda@Edge codec, or raises
-``FunctionValidationError`` (502) naming the rule. ``complete_test_event`` completes
-an event object written for CloudFront's TestFunction API (the test objects
-AWS ships with its examples) so that it can be run the same way.
+``FunctionValidationError`` (502) naming the rule. Event objects written by
+hand for CloudFront's TestFunction API are read by ``cloudfront_test_event``.
 
 Shapes: headers, cookies and query strings are objects keyed by name of
 ``{value}`` with ``multiValue`` when a name occurs more than once; response
@@ -39,7 +38,7 @@ from edgesim.hooks import FUNCTION_RULES, EventType, FunctionRule, is_disallowed
 from edgesim.models import Headers, Request, Response
 from edgesim.wire import reason_phrase
 
-__all__ = ["apply_result", "build_event", "complete_test_event"]
+__all__ = ["apply_result", "build_event"]
 
 Json = dict[str, Any]
 _COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
@@ -139,56 +138,6 @@ def _response_cookies(headers: Headers) -> Json:
             entry["multiValue"] = [
                 {"value": v, **({"attributes": a} if a else {})} for v, a in items
             ]
-        out[name] = entry
-    return out
-
-
-def complete_test_event(obj: object, *, distribution: Distribution, request_id: str) -> Json:
-    """A TestFunction event object completed as CloudFront would run it.
-
-    The test objects may leave out ``distributionDomainName``,
-    ``distributionId`` and ``requestId`` (test-function.md), ``querystring``,
-    ``headers`` and ``cookies``; AWS's own samples spell ``multiValue`` as
-    ``multivalue``, which is read as the same thing. Raises ValueError for an
-    object that is not an event.
-    """
-    if not isinstance(obj, dict) or not isinstance(obj.get("request"), dict):
-        raise ValueError('a test event is an object with "version", "context" and "request"')
-    context = dict(obj.get("context") or {})
-    event_type = context.get("eventType")
-    if event_type not in ("viewer-request", "viewer-response"):
-        raise ValueError('context.eventType must be "viewer-request" or "viewer-response"')
-    context.setdefault("distributionDomainName", distribution.domain)
-    context.setdefault("distributionId", distribution.id)
-    context.setdefault("requestId", request_id)
-    request = dict(obj["request"])
-    request.setdefault("method", "GET")
-    request.setdefault("uri", "/")
-    for key in ("querystring", "headers", "cookies"):
-        request[key] = _spelled(request.get(key) or {})
-    event: Json = {
-        "version": obj.get("version", "1.0"),
-        "context": context,
-        "viewer": obj.get("viewer") or {"ip": "127.0.0.1"},
-        "request": request,
-    }
-    if event_type == "viewer-response":
-        response = dict(obj.get("response") or {})
-        response.setdefault("statusCode", 200)
-        for key in ("headers", "cookies"):
-            response[key] = _spelled(response.get(key) or {})
-        event["response"] = response
-    return event
-
-
-def _spelled(fields: object) -> Json:
-    if not isinstance(fields, dict):
-        raise ValueError("querystring, headers and cookies are objects keyed by name")
-    out: Json = {}
-    for name, given in fields.items():
-        entry = given
-        if isinstance(given, dict) and "multivalue" in given and "multiValue" not in given:
-            entry = {("multiValue" if k == "multivalue" else k): v for k, v in given.items()}
         out[name] = entry
     return out
 

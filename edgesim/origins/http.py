@@ -43,6 +43,11 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Framing is ours to write, whatever the pipeline forwarded.
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 _NO_BODY_STATUS = frozenset({204, 304})
+# What each header name (as spelled) is to the request head: remembered, since
+# the same few names come on every request; at most this many are kept.
+_OTHER, _FRAMING_FIELD, _HOST = 0, 1, 2
+_NAME_KINDS: dict[str, int] = {}
+_NAME_KINDS_LIMIT = 1024
 
 Key = tuple[str, str, int]
 
@@ -270,11 +275,18 @@ def _render_head(origin: CustomOrigin, request: Request) -> bytes:
         target += "?" + request.query
     lines = [f"{request.method} {target} HTTP/1.1\r\n"]
     has_host = False
-    for name, value in request.headers:
-        lower = name.lower()
-        if lower in _FRAMING:
+    kinds = _NAME_KINDS
+    for name, value in request.headers.fields:
+        kind = kinds.get(name)
+        if kind is None:
+            lower = name.lower()
+            kind = _FRAMING_FIELD if lower in _FRAMING else _HOST if lower == "host" else _OTHER
+            if len(kinds) < _NAME_KINDS_LIMIT:
+                kinds[name] = kind
+        if kind == _FRAMING_FIELD:
             continue
-        has_host = has_host or lower == "host"
+        if kind == _HOST:
+            has_host = True
         lines.append(f"{name}: {value}\r\n")
     if not has_host:  # HTTP/1.1 requires it; the pipeline normally sets it
         port = "" if origin.port == (443 if origin.scheme == "https" else 80) else f":{origin.port}"

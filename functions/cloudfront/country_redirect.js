@@ -2,9 +2,10 @@
 // Germany and Austria to the German site, in the style of AWS's published
 // examples (a handler, and test event objects in ./test-objects).
 //
-// CloudFront-Viewer-Country is added by CloudFront when a cache or origin
-// request policy asks for it; locally, send it yourself:
-//   curl -i -H 'CloudFront-Viewer-Country: DE' http://127.0.0.1:8080/shop
+// CloudFront adds CloudFront-Viewer-Country to the request before this
+// function runs when the behavior's cache or origin request policy lists it
+// (configs/javascript.yaml does). Locally, say where the viewer is:
+//   curl -i -H 'X-Edgesim-Viewer: country=DE' http://127.0.0.1:8080/shop/cart
 var GERMAN = { DE: true, AT: true };
 
 function handler(event) {
