@@ -5,10 +5,12 @@ per request does not. For each case the edge (pinned to core 0, its
 workers inherit the pin) serves a fixed number of cache hits of /obj-1k to
 a small closed-loop client on core 1, and the script reports:
 
-* CPU per request (``--cpu``, the default): user + system time from
-  ``/proc/<pid>/stat`` of the edge process and, apart, of its descendants
-  (the zygote and the workers), over ``--requests`` requests after a
-  warm-up, median of ``--rounds`` rounds;
+* CPU per request (the default): time on a CPU from ``/proc/<pid>/schedstat``
+  (exact, where utime + stime are sampled per tick) of the edge process and,
+  apart, of its descendants (the zygote and the workers), over
+  ``--requests`` requests after a warm-up, median of ``--rounds`` rounds;
+  with their context switches, the edge's read and write calls and the
+  number of worker processes;
 * instructions per request (``--callgrind``): the edge and its workers run
   under ``valgrind --tool=callgrind``; the counters are dumped after the
   warm-up and after ``--requests`` requests, and the second dump divided by
@@ -19,10 +21,14 @@ Cases (``--cases``): ``hit`` (no function), ``lae`` (a no-op Python
 viewer-request function, ``bench/peers/noop_function.py``), ``node`` (the
 same in Node.js), ``cff`` (a no-op CloudFront Function, cloudfront-js-2.0).
 Each function case has 4 prewarmed environments, as in bench/run.py.
+``--floor N`` measures instead what the same invoke frames cost a uvloop
+parent and N bare Python children (no edge, sandbox or runtime), with
+``--connections`` of them in flight: the floor of any worker IPC.
 
     PYTHONPATH=. python bench/hookcost.py                       # CPU us per request
     PYTHONPATH=. python bench/hookcost.py --callgrind --requests 2000
     PYTHONPATH=. python bench/hookcost.py --cases lae --connections 50 --rounds 5
+    PYTHONPATH=. python bench/hookcost.py --floor 4      # bare children: the IPC floor
 
 Only 127.0.0.1 is used; everything started is stopped at the end.
 """
@@ -179,29 +185,25 @@ def switches(pid: int) -> int:
     return sum(int(n) for n in re.findall(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", text, re.M))
 
 
-def tree_ticks(pid: int) -> tuple[int, int, int, int, int]:
-    """Of ``pid`` and, apart, of its living descendants: CPU ticks (user + system),
-    then context switches; last the read and write calls of ``pid``."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    tree, grown = {pid}, True
-    while grown:
-        children = {c for c, p in parents.items() if p in tree} - tree
-        tree |= children
-        grown = bool(children)
-    others = tree - {pid}
+def run_ns(pid: int) -> int:
+    """Time ``pid`` has spent on a CPU, in ns (``/proc/<pid>/schedstat``).
+
+    Exact, unlike utime + stime, which the kernel samples once per tick: a
+    worker that runs 400 times for 20 us each may be charged 0 or 3 ticks.
+    """
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_usage(pid: int) -> tuple[int, int, int, int, int]:
+    """Of ``pid`` and, apart, of its living descendants: CPU time (ns), then
+    context switches; last the read and write calls of ``pid``."""
+    others = descendants(pid)
     return (
-        ticks.get(pid, 0),
-        sum(ticks.get(p, 0) for p in others),
+        run_ns(pid),
+        sum(run_ns(p) for p in others),
         switches(pid),
         sum(switches(p) for p in others),
         io_calls(pid),
@@ -212,7 +214,6 @@ def measure_cpu(case: str, args: argparse.Namespace, origin_port: int, tmp: Path
     port = base.free_port()
     path = tmp / f"edge-{case}.yaml"
     config(case, path, port, origin_port, tmp)
-    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
     with base.Processes(tmp) as procs:
         argv = [sys.executable, "-m", "edgesim.cli", "serve", "--config", str(path)]
         proc = procs.start(case, argv, base.SERVER_CORE)
@@ -220,13 +221,13 @@ def measure_cpu(case: str, args: argparse.Namespace, origin_port: int, tmp: Path
         client(port, args.warmup, args.connections)
         edge, workers, walls, edge_cs, worker_cs, edge_io = [], [], [], [], [], []
         for _ in range(args.rounds):
-            before = tree_ticks(proc.pid)
+            before = tree_usage(proc.pid)
             started = time.monotonic()
             client(port, args.requests, args.connections)
             walls.append(args.requests / (time.monotonic() - started))
-            after = tree_ticks(proc.pid)
-            edge.append((after[0] - before[0]) * tick_us / args.requests)
-            workers.append((after[1] - before[1]) * tick_us / args.requests)
+            after = tree_usage(proc.pid)
+            edge.append((after[0] - before[0]) / 1e3 / args.requests)
+            workers.append((after[1] - before[1]) / 1e3 / args.requests)
             edge_cs.append((after[2] - before[2]) / args.requests)
             worker_cs.append((after[3] - before[3]) / args.requests)
             edge_io.append((after[4] - before[4]) / args.requests)
@@ -274,7 +275,9 @@ def measure_instructions(case: str, args: argparse.Namespace, origin_port: int, 
         "prlimit", "--nofile=1024:1024", "valgrind", "--tool=callgrind", "--trace-children=yes",
         f"--callgrind-out-file={out}/cg.%p", f"--vgdb-prefix={VGDB_PREFIX}",
         "--dump-instr=no", "--compress-strings=no",
-        sys.executable, "-m", "edgesim.cli", "serve", "--config", str(path),
+        # No hot reload: its file watcher wakes up several times a second, which
+        # under valgrind (~50 times slower) would count as work per request.
+        sys.executable, "-m", "edgesim.cli", "serve", "--config", str(path), "--no-reload",
     ]  # fmt: skip
     try:
         with base.Processes(tmp) as procs:
@@ -341,6 +344,119 @@ def dump(pids: list[int]) -> None:
             print(f"  callgrind_control --dump {pid} did not answer: not counted", flush=True)
 
 
+# --- the floor: the same frames, bare Python children ------------------------------------
+
+FLOOR_EVENT = {
+    "Records": [
+        {
+            "cf": {
+                "config": {
+                    "distributionDomainName": "d111111abcdef8.cloudfront.net",
+                    "distributionId": "EDFDVBD6EXAMPLE",
+                    "eventType": "viewer-request",
+                    "requestId": "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==",
+                },
+                "request": {
+                    "clientIp": "127.0.0.1",
+                    "headers": {
+                        "host": [{"key": "Host", "value": "bench"}],
+                        "user-agent": [{"key": "User-Agent", "value": "hookcost"}],
+                        "accept": [{"key": "Accept", "value": "*/*"}],
+                    },
+                    "method": "GET",
+                    "querystring": "",
+                    "uri": "/obj-1k",
+                },
+            }
+        }
+    ]
+}
+
+
+def _bounce(sock: socket.socket) -> None:
+    """A bare child: answer each invoke frame with its event's request."""
+    from edgesim.workers.protocol import BlockingChannel, encode
+
+    channel = BlockingChannel(sock)
+    while (msg := channel.recv()) is not None:
+        request = msg["event"]["Records"][0]["cf"]["request"]
+        reply = {
+            "t": "result",
+            "id": msg["id"],
+            "duration_ms": 0.01,
+            "rss_kb": 1,
+            "payload": request,
+        }
+        channel.send(encode(reply))
+
+
+def measure_floor(children: int, in_flight: int, total: int) -> str:
+    """CPU per round trip of a uvloop parent bouncing invoke frames off ``children``
+    bare Python children, ``in_flight`` at a time: what any worker IPC costs,
+    without the edge, the sandbox or the runtime."""
+    import asyncio
+
+    import uvloop
+
+    from edgesim.workers.protocol import FrameDecoder, encode
+
+    os.sched_setaffinity(0, {int(base.SERVER_CORE)})
+    pids, socks = [], []
+    for _ in range(children):
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _bounce(theirs)
+            os._exit(0)
+        theirs.close()
+        pids.append(pid)
+        socks.append(ours)
+
+    class Answers(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.decoder = FrameDecoder()
+            self.waiter: asyncio.Future[object] | None = None
+
+        def data_received(self, data: bytes) -> None:
+            for msg in self.decoder.feed(data):
+                assert self.waiter is not None
+                self.waiter.set_result(msg)
+
+    async def run() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        free: asyncio.Queue[tuple[asyncio.Transport, Answers]] = asyncio.Queue()
+        for sock in socks:
+            transport, answers = await loop.create_unix_connection(Answers, sock=sock)
+            free.put_nowait((transport, answers))  # type: ignore[arg-type]
+
+        async def client(count: int) -> None:
+            for i in range(count):
+                transport, answers = await free.get()
+                answers.waiter = loop.create_future()
+                frame = {"t": "invoke", "id": str(i), "deadline_ms": 0, "event": FLOOR_EVENT}
+                transport.write(encode(frame))
+                await answers.waiter
+                free.put_nowait((transport, answers))
+
+        await asyncio.gather(*(client(2000 // in_flight) for _ in range(in_flight)))
+        before = [run_ns(p) for p in (os.getpid(), *pids)]
+        await asyncio.gather(*(client(total // in_flight) for _ in range(in_flight)))
+        after = [run_ns(p) for p in (os.getpid(), *pids)]
+        while not free.empty():
+            free.get_nowait()[0].close()
+        spent = [(b - a) / 1e3 / total for a, b in zip(before, after, strict=True)]
+        return spent[0], sum(spent[1:])
+
+    parent, kids = uvloop.run(run())
+    for pid in pids:
+        os.waitpid(pid, 0)
+    return (
+        f"floor CPU per round trip: parent {parent:6.1f} us + {children} children "
+        f"{kids:6.1f} us = {parent + kids:6.1f} us ({in_flight} in flight)"
+    )
+
+
 # --- main ------------------------------------------------------------------------------
 
 
@@ -358,11 +474,21 @@ def main() -> int:
     parser.add_argument(
         "--keep", metavar="DIR", help="keep the callgrind files in DIR (not under /tmp)"
     )
+    parser.add_argument(
+        "--floor",
+        type=int,
+        metavar="N",
+        help="instead: the frames bounced off N bare Python children (--connections in flight)",
+    )
     args = parser.parse_args()
     cg = args.callgrind
     args.requests = args.requests or (1000 if cg else 20_000)
     args.warmup = args.warmup or (300 if cg else 5000)
     args.connections = args.connections or (1 if cg else 50)
+    if args.floor:
+        for _ in range(args.rounds):
+            print(measure_floor(args.floor, args.connections, args.requests), flush=True)
+        return 0
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     for case in cases:
         if case not in CASES:
