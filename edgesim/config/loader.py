@@ -22,6 +22,7 @@ from edgesim.config.document import read_document
 from edgesim.config.failover import read_custom_error_responses, read_origin_groups
 from edgesim.config.functions import read_functions
 from edgesim.config.node import Node
+from edgesim.config.observability import read_access_log, read_inspector
 from edgesim.config.origin_settings import read_custom_origin, read_origins
 from edgesim.config.schema import (
     ALL_METHODS,
@@ -50,6 +51,8 @@ _TOP_KEYS = (
     "default_behavior",
     "functions",
     "custom_error_responses",
+    "access_log",
+    "inspector",
 )
 _DISTRIBUTION_KEYS = ("id", "domain", "pop")
 _CACHE_SETTINGS_KEYS = ("max_size", "max_object_size", "error_caching_min_ttl")
@@ -203,6 +206,8 @@ def _config(root: Node, base_dir: Path) -> Config:
         custom_error_responses=read_custom_error_responses(
             top.get("custom_error_responses"), cache.error_caching_min_ttl
         ),
+        access_log=read_access_log(top.get("access_log"), base_dir),
+        inspector=read_inspector(top.get("inspector")),
     )
     if "distribution" in top:
         config = dataclasses.replace(config, distribution=_distribution(top["distribution"]))

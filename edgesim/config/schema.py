@@ -15,6 +15,7 @@ __all__ = [
     "ALL_METHODS",
     "LEGACY_TTLS",
     "MANAGED_CACHE_POLICIES",
+    "AccessLogSettings",
     "Behavior",
     "CachePolicy",
     "CacheSettings",
@@ -25,6 +26,7 @@ __all__ = [
     "Distribution",
     "FunctionAssociation",
     "FunctionConfig",
+    "InspectorSettings",
     "Listen",
     "Origin",
     "OriginGroup",
@@ -254,6 +256,26 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessLogSettings:
+    """Where the edge writes CloudFront's standard access log (AccessLogs.md).
+
+    ``include_cookies`` is CloudFront's "Cookie logging": the viewer's Cookie
+    header goes into the ``cs(Cookie)`` field instead of ``-``.
+    """
+
+    path: Path
+    include_cookies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InspectorSettings:
+    """How many of the latest requests the edge keeps a trace of, for the
+    inspector page and ``GET /requests`` (0 keeps none)."""
+
+    requests: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     origins: dict[str, Origin]
     default_behavior: Behavior
@@ -265,6 +287,8 @@ class Config:
     functions: dict[str, FunctionConfig] = field(default_factory=dict)
     origin_groups: dict[str, OriginGroup] = field(default_factory=dict)
     custom_error_responses: dict[int, CustomErrorResponse] = field(default_factory=dict)
+    access_log: AccessLogSettings | None = None
+    inspector: InspectorSettings = field(default_factory=InspectorSettings)
     source: Path | None = None
 
     @property
