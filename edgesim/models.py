@@ -226,3 +226,18 @@ class Exchange:
     custom_error_page: bool = False  # the response is a custom error page
     hook_runs: list[Any] = field(default_factory=list)  # what each function did
     notes: list[str] = field(default_factory=list)
+    # What the trace, the access log and the metrics read (edgesim.trace): numbers
+    # and references to values the stages made anyway, formatted only when asked.
+    started: float = 0.0  # time.perf_counter() when the pipeline took the request
+    first_byte: float = 0.0  # ... when a streamed response's head was written
+    finished: float = 0.0  # ... when the last byte was handed to the transport
+    bytes_in: int = 0  # request line and headers as received
+    bytes_out: int = 0  # everything written to the viewer, head included
+    # One tuple per origin attempt, in order: (origin, request sent, started,
+    # ended, status, response headers), or for a failed attempt status 0 and
+    # the OriginError. Not the Response: its body holds the connection.
+    origin_fetches: tuple[tuple[Any, Request, float, float, int, Any], ...] = ()
+    ttl: float | None = None  # the TTL decided for the origin's response
+    ttl_headers: Headers | None = None  # the response headers it was decided from
+    stored: object | None = None  # the cache entry this response was stored as
+    aborted: bool = False  # the viewer went away before the response was complete

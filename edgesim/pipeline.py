@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from email.utils import formatdate
+from time import perf_counter
 from typing import Protocol
 
 from edgesim.behaviors import BehaviorMatcher
@@ -159,7 +160,12 @@ class Pipeline:
         is set and the caller awaits ``finish``. The server answers hits from
         here without a task.
         """
-        ex = Exchange(request=request, request_id=new_request_id(), viewer_request=request)
+        ex = Exchange(
+            request=request,
+            request_id=new_request_id(),
+            viewer_request=request,
+            started=perf_counter(),
+        )
         ex.error_page_request = error_page
         self._route(ex)
         if ex.response is None and not self.triggers.has_viewer_functions(self._behavior(ex)):
@@ -294,11 +300,12 @@ class Pipeline:
                     return outcome.response
                 assert isinstance(outcome, ContinueRequest)
                 outgoing, origin = outcome.request, outcome.origin or origin
+            sent = Forwarding.with_origin_headers(outgoing, origin)
+            began = perf_counter()
             try:
-                response = await self.origins.fetch(
-                    origin, Forwarding.with_origin_headers(outgoing, origin)
-                )
+                response = await self.origins.fetch(origin, sent)
             except OriginError as error:
+                ex.origin_fetches += ((origin, sent, began, perf_counter(), 0, error),)
                 if can_fail_over:
                     ex.notes.append(f"failover after {error.detailed_result_type}: {error}")
                     continue
@@ -307,6 +314,8 @@ class Pipeline:
                 else:
                     self._fail(ex, error)
                 return None
+            fetched = (origin, sent, began, perf_counter(), response.status, response.headers)
+            ex.origin_fetches += (fetched,)
             if can_fail_over and group is not None and response.status in group.failover_statuses:
                 ex.notes.append(f"failover after status {response.status}")
                 await close_body(response.body)
@@ -382,6 +391,7 @@ class Pipeline:
                     self.clock.time(),
                     self._error_caching_min_ttl(response.status),
                 )
+                ex.ttl, ex.ttl_headers = ttl, headers
             if (
                 body is not None
                 and not isinstance(body, bytes)
@@ -398,7 +408,9 @@ class Pipeline:
                     self._generated(ex, ex.response)
                 return
             if isinstance(body, bytes):
-                entry = self._store(key, response.status, response.reason, headers, body, ttl)
+                entry = ex.stored = self._store(
+                    key, response.status, response.reason, headers, body, ttl
+                )
                 if entry is None:
                     ex.response = Response(response.status, headers, body, response.reason)
                 else:
@@ -518,12 +530,13 @@ class Pipeline:
             self.clock.time(),
             self._error_caching_min_ttl(stale.status),
         )
-        entry = stale.refreshed(self.clock.monotonic(), ttl or 0.0, merged)
+        entry = ex.stored = stale.refreshed(self.clock.monotonic(), ttl or 0.0, merged)
+        ex.ttl, ex.ttl_headers = ttl, merged
         self.store.put(entry)
         self._from_entry(ex, entry, "RefreshHit")
 
     def _serve_stale(self, ex: Exchange, stale: Entry) -> None:
-        entry = stale.refreshed(
+        entry = ex.stored = stale.refreshed(
             self.clock.monotonic(), float(self.config.cache.error_caching_min_ttl), stale.headers
         )
         self.store.put(entry)

@@ -17,6 +17,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import AsyncIterator
+from time import perf_counter
 from typing import Any
 
 from aiohttp._http_parser import HttpRequestParser
@@ -24,14 +25,18 @@ from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.streams import StreamReader
 
+from edgesim.access_log import AccessLog
+from edgesim.cache import CacheStore
 from edgesim.config.schema import Config
-from edgesim.errors import EdgeError, InvalidRequest, OriginError, RequestTooLarge
+from edgesim.errors import ConfigError, EdgeError, InvalidRequest, OriginError, RequestTooLarge
 from edgesim.invoker import Invoker
+from edgesim.metrics import EdgeMetrics
 from edgesim.models import BodyStream, Exchange, Headers, Request, Response, close_body
 from edgesim.origins import OriginClient
 from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
 from edgesim.pipeline import Clock, Pipeline, new_request_id
+from edgesim.trace import TraceRing
 from edgesim.wire import render_head, render_headers
 
 __all__ = ["EdgeServer"]
@@ -147,10 +152,11 @@ class _Connection(BaseProtocol):
 
     # -- requests ---------------------------------------------------------
 
-    def _request(self, message: Any, payload: StreamReader) -> Request:
+    def _request(self, message: Any, payload: StreamReader) -> tuple[Request, int]:
+        """The viewer's request, and its size on the wire without the body."""
         url = message.url
-        total = sum(len(n) + len(v) + 4 for n, v in message.raw_headers)
-        if total + len(message.path) > _MAX_HEADERS_TOTAL:
+        total = sum(len(n) + len(v) + 4 for n, v in message.raw_headers) + len(message.path)
+        if total > _MAX_HEADERS_TOTAL:
             raise RequestTooLarge("request headers exceed 20,480 bytes")
         headers = Headers(
             (n.decode("latin-1"), v.decode("latin-1")) for n, v in message.raw_headers
@@ -162,7 +168,7 @@ class _Connection(BaseProtocol):
             if (headers.get("expect") or "").lower() == "100-continue" and self.transport:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         version = message.version
-        return Request(
+        request = Request(
             method=message.method,
             path=url.raw_path,
             query=url.raw_query_string,
@@ -172,16 +178,19 @@ class _Connection(BaseProtocol):
             http_version=f"{version.major}.{version.minor}",
             body=body,
         )
+        # "GET /path HTTP/1.1\r\n", the fields, and the blank line.
+        return request, len(message.method) + total + 14
 
     def _answer_now(self, message: Any, payload: StreamReader) -> None:
         """Answer without a task when the pipeline can (cache hits, refusals);
         otherwise hand the request to this connection's task."""
         try:
-            request = self._request(message, payload)
+            request, size = self._request(message, payload)
         except EdgeError as error:
             self._refuse(error)
             return
         ex = self._server.pipeline.start(request)
+        ex.bytes_in = size
         if ex.pending or ex.response is None or not isinstance(ex.response.body, bytes | None):
             self._queue.append((message, payload))
             self._task = asyncio.create_task(self._drain_queue(ex))
@@ -198,11 +207,12 @@ class _Connection(BaseProtocol):
                 first = None
                 if ex is None:
                     try:
-                        request = self._request(message, payload)
+                        request, size = self._request(message, payload)
                     except EdgeError as error:
                         self._refuse(error)
                         return
                     ex = self._server.pipeline.start(request)
+                    ex.bytes_in = size
                 await self._answer(ex, message, payload)
                 self._queue.popleft()
                 if not payload.is_eof():
@@ -227,6 +237,10 @@ class _Connection(BaseProtocol):
                 await self._write_streamed(ex, message, response.body)
         except (asyncio.CancelledError, ConnectionError):
             await _abandon(ex)
+            # The viewer went away: logged as CloudFront logs a broken response.
+            ex.aborted = True
+            ex.detailed_result_type = "ClientCommError"
+            self._server.record(ex)
             raise
         except Exception:
             log.exception("unexpected error answering %s %s", message.method, message.path)
@@ -270,11 +284,14 @@ class _Connection(BaseProtocol):
         head = self._head(ex, message, response, framing, close)
         if message.method == "HEAD" or response.status in _NO_BODY_STATUSES:
             transport.write(head)
-        elif len(body) < 65536:
-            transport.write(head + body)
+            ex.bytes_out = len(head)
         else:
-            transport.write(head)
-            transport.write(body)
+            if len(body) < 65536:
+                transport.write(head + body)
+            else:
+                transport.write(head)
+                transport.write(body)
+            ex.bytes_out = len(head) + len(body)
         self._server.record(ex)
         if close:
             self._close()
@@ -292,7 +309,10 @@ class _Connection(BaseProtocol):
         if transport is None:
             await body.aclose()
             return
-        transport.write(self._head(ex, message, response, framing, close))
+        head = self._head(ex, message, response, framing, close)
+        transport.write(head)
+        ex.first_byte = perf_counter()
+        sent = len(head)
         if no_body:
             await body.aclose()
         else:
@@ -301,19 +321,28 @@ class _Connection(BaseProtocol):
                     if self.transport is None:
                         raise ConnectionError("viewer went away")
                     if chunk:
-                        transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                        data = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk
+                        transport.write(data)
+                        sent += len(data)
                     if self._paused:
                         await self._drain_helper()
             except OriginError as error:
                 # Headers are already sent: like CloudFront, cut the viewer off.
                 ex.notes.append(str(error))
+                ex.bytes_out = sent
+                ex.aborted = True
+                ex.detailed_result_type = error.detailed_result_type
+                self._server.record(ex)
                 self._abort()
                 return
             except BaseException:
+                ex.bytes_out = sent
                 await body.aclose()
                 raise
             if chunked:
                 transport.write(b"0\r\n\r\n")
+                sent += 5
+        ex.bytes_out = sent
         self._server.record(ex)
         if close:
             self._close()
@@ -323,13 +352,26 @@ class _Connection(BaseProtocol):
         transport = self.transport
         if transport is None or self._closing:
             return
+        started = perf_counter()
         pipeline = self._server.pipeline
-        response = error_response(error, new_request_id(), pipeline.date())
+        request_id = new_request_id()
+        response = error_response(error, request_id, pipeline.date())
         extra = Headers([("X-Cache", error.x_cache), ("Connection", "close")])
         head = render_head(response.status, response.reason, response.headers)
         body = response.body if isinstance(response.body, bytes) else b""
-        transport.write(head + render_headers(extra) + b"\r\n" + body)
+        data = head + render_headers(extra) + b"\r\n" + body
+        transport.write(data)
         self._close()
+        # Logged and traced like any answer, with what is known of the request.
+        unknown = Request("-", "-", "", Headers(), self._client_ip, self._client_port)
+        ex = Exchange(unknown, request_id, unknown, response=response, started=started)
+        ex.x_cache = error.x_cache
+        ex.result_type = error.result_type
+        ex.detailed_result_type = error.detailed_result_type
+        ex.edge_headers = list(extra)[:1]
+        ex.notes.append(str(error))
+        ex.bytes_out = len(data)
+        self._server.record(ex)
 
     def _close(self) -> None:
         self._closing = True
@@ -363,19 +405,75 @@ class EdgeServer:
         self.pipeline = Pipeline(config, self.origins, invoker=invoker, clock=clock)
         self.connections: set[_Connection] = set()
         self.stopping = False
-        self.counters: dict[str, int] = {}
         self.idle_timeout = VIEWER_IDLE_TIMEOUT
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # What the edge records outlives the pipeline it was made from: a
+        # config reload swaps the pipeline, not these.
+        self.metrics = EdgeMetrics()
+        self.traces = TraceRing(config.inspector.requests)
+        self.access_log: AccessLog | None = None
+        if config.access_log is not None:
+            self.access_log = AccessLog(config.access_log, lambda: self.config.distribution)
+        self._requests = self.metrics.requests
+        self._trace = self.traces.add
 
     def record(self, ex: Exchange) -> None:
-        """Count what was answered (by X-Cache result)."""
-        self.counters[ex.result_type] = self.counters.get(ex.result_type, 0) + 1
+        """Count, trace and log one answered exchange: a few references and
+        counters, nothing copied or formatted (that happens when asked)."""
+        ex.finished = perf_counter()
+        if ex.aborted:
+            self._record_aborted(ex)
+            return
+        response = ex.response
+        key = (response.status if response is not None else 0, ex.x_cache, ex.result_type)
+        requests = self._requests
+        requests[key] = requests.get(key, 0) + 1
+        self._trace(ex)
+        if ex.origin_fetches or ex.hook_runs:
+            self.metrics.observe(ex)
+        if self.access_log is not None:
+            self.access_log.add(ex)
+
+    def _record_aborted(self, ex: Exchange) -> None:
+        """A response cut off: counted with status 0 if its head was never sent."""
+        response = ex.response
+        status = response.status if response is not None and ex.bytes_out else 0
+        key = (status, ex.x_cache, "Error")
+        self._requests[key] = self._requests.get(key, 0) + 1
+        self._trace(ex)
+        self.metrics.observe(ex)
+        if self.access_log is not None:
+            self.access_log.add(ex)
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Requests answered, by access-log result type (``Hit``, ``Miss``, ...)."""
+        return self.metrics.by_result_type()
+
+    @property
+    def store(self) -> CacheStore:
+        """The cache of the pipeline now in use."""
+        return self.pipeline.store
+
+    @property
+    def connection_count(self) -> int:
+        return len(self.connections)
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
         host = host if host is not None else self.config.listen.host
         port = port if port is not None else self.config.listen.port
+        if self.access_log is not None:
+            try:
+                await self.access_log.start()
+            except OSError as exc:
+                source = str(self.config.source) if self.config.source else None
+                raise ConfigError(
+                    f"can't write the access log {str(self.access_log.path)!r}: {exc.strerror}",
+                    file=source,
+                    path="access_log",
+                ) from None
         self._server = await loop.create_server(
             lambda: _Connection(self), host, port, reuse_address=True, backlog=2048
         )
@@ -414,3 +512,6 @@ class EdgeServer:
         if self._server is not None:
             await self._server.wait_closed()
         await self.origins.close()
+        if self.access_log is not None:
+            # After the last connections are gone, so their lines are in it.
+            await self.access_log.close()
