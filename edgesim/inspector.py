@@ -1,5 +1,9 @@
-"""The JSON and Prometheus views of what the edge did (admin listener).
+"""The live request inspector, and the JSON and Prometheus views behind it (admin listener).
 
+    GET /inspector             the page (HTML, JS and CSS shipped in edgesim/static;
+                               it loads nothing from anywhere else)
+    GET /inspector/events      server-sent events: one ``request`` event per answered
+                               request (its summary), as they happen
     GET /requests              recent requests, newest first: ?limit=&status=&x_cache=&path=
     GET /requests/{id}         one request's trace (edgesim.trace); id is its X-Amz-Cf-Id
     GET /cache                 cached objects: key, size, TTL, age, TTL left
@@ -7,12 +11,18 @@
                                duration percentiles, environments
     GET /metrics               Prometheus text format (edgesim.metrics)
 
-Reading any of them costs the request path nothing.
+The page invalidates through the admin API's ``POST /invalidations``. The
+event stream polls the trace ring four times a second while a page is open,
+so an open page costs the request path nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import re
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +37,13 @@ from edgesim.trace import summary, trace
 
 __all__ = ["add_inspector_routes"]
 
+_ASSETS = {
+    "inspector.js": "text/javascript",
+    "inspector.css": "text/css",
+}
+_POLL = 0.25  # seconds between looks at the trace ring while a page listens
+_HEARTBEAT = 15.0  # seconds of silence before a comment line keeps proxies from timing out
+_MAX_BATCH = 200  # events sent per look, at most (the newest)
 _MAX_LIST = 1000
 _STATUS_FILTER = re.compile(r"[1-5](xx|\d\d)")
 _PERCENTILES = (50, 90, 99)
@@ -34,6 +51,10 @@ _PERCENTILES = (50, 90, 99)
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"Error": {"Code": code, "Message": message}}, status=status)
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("edgesim").joinpath("static", name).read_bytes()
 
 
 def _matches(ex: Exchange, status: str | None, x_cache: str | None, path: str | None) -> bool:
@@ -63,9 +84,31 @@ def _percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 def add_inspector_routes(app: web.Application, edge: EdgeServer) -> None:
-    """Add the trace, cache, function and metrics endpoints to ``app``."""
+    """Add the inspector page and its JSON, event and metrics endpoints to ``app``."""
+    closing = asyncio.Event()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EdgeCollector(edge))
+
+    async def on_shutdown(_: web.Application) -> None:
+        closing.set()  # open event streams end, so the admin listener stops at once
+
+    app.on_shutdown.append(on_shutdown)
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(
+            body=_asset("inspector.html"),
+            content_type="text/html",
+            charset="utf-8",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def asset(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in _ASSETS:
+            return _error(404, "NotFound", f"no asset {name!r}")
+        return web.Response(
+            body=_asset(name), content_type=_ASSETS[name], headers={"Cache-Control": "no-store"}
+        )
 
     async def list_requests(request: web.Request) -> web.Response:
         query = request.query
@@ -96,6 +139,35 @@ def add_inspector_routes(app: web.Application, edge: EdgeServer) -> None:
                 f"no trace of that request: the last {edge.traces.size} requests are kept",
             )
         return web.json_response(trace(ex, edge.config, edge.store))
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        )
+        await response.prepare(request)
+        after = request.headers.get("Last-Event-ID") or request.query.get("after")
+        ring = edge.traces
+        last = ring.find(after) if after else next(iter(ring.newest_first()), None)
+        quiet = 0.0
+        with contextlib.suppress(ConnectionError):
+            await response.write(b"retry: 1000\n\n")
+            while not closing.is_set():
+                new = ring.after(last)[-_MAX_BATCH:]
+                if new:
+                    last = new[-1]
+                    quiet = 0.0
+                    chunks = [
+                        f"id: {ex.request_id}\nevent: request\ndata: {json.dumps(summary(ex))}\n\n"
+                        for ex in new
+                    ]
+                    await response.write("".join(chunks).encode())
+                elif quiet >= _HEARTBEAT:
+                    quiet = 0.0
+                    await response.write(b": still here\n\n")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(closing.wait(), _POLL)
+                quiet += _POLL
+        return response
 
     async def cache(request: web.Request) -> web.Response:
         store = edge.store
@@ -145,6 +217,13 @@ def add_inspector_routes(app: web.Application, edge: EdgeServer) -> None:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
 
+    async def home(_: web.Request) -> web.Response:
+        raise web.HTTPFound("/inspector")
+
+    app.router.add_get("/", home)
+    app.router.add_get("/inspector", page)
+    app.router.add_get("/inspector/events", events)
+    app.router.add_get("/inspector/{name}", asset)
     app.router.add_get("/requests", list_requests)
     app.router.add_get("/requests/{id}", one_request)
     app.router.add_get("/cache", cache)
