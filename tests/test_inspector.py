@@ -154,3 +154,20 @@ async def test_a_request_no_longer_kept_says_so(
     await expect(page.locator("#request-list tbody tr")).to_have_count(2)
     await page.click(f'tr[data-id="{first.headers["x-amz-cf-id"]}"]')
     await expect(page.locator("#detail")).to_contain_text("the last 1 requests are kept")
+
+
+async def test_the_readme_screenshot_script_makes_a_png(browser: Browser, tmp_path: Path) -> None:
+    """docs/screenshot.py runs the demo, opens the inspector and saves the picture."""
+    import asyncio
+    import sys
+
+    del browser  # only here to require (or skip without) Chromium, like the other tests
+    out = tmp_path / "inspector.png"
+    script = Path(__file__).resolve().parent.parent / "docs" / "screenshot.py"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), "--out", str(out), stdout=asyncio.subprocess.PIPE
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), 50)
+    assert process.returncode == 0
+    assert stdout.decode().strip() == f"wrote {out}"
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
