@@ -1,6 +1,7 @@
 """Worker costs: cold start, warm invocation round trip, and the bare IPC floor.
 
     python bench/workers.py [--warm 20000] [--cold 200] [--loop asyncio|uvloop]
+    python bench/workers.py --js [--warm 2000] [--cold 50]   # Node.js and CloudFront Functions
 
 * cold start: an invocation on a new execution environment (zygote fork,
   sandbox setup, handler import, invoke), end to end as the caller sees it,
@@ -29,7 +30,27 @@ from edgesim.config.schema import FunctionConfig
 from edgesim.workers import FunctionPool
 from edgesim.workers.protocol import FrameDecoder, encode
 
-APP = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "functions" / "workers_app"
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "tests" / "fixtures" / "functions" / "workers_app"
+NODE_APP = ROOT / "tests" / "fixtures" / "functions" / "node_app"
+CFF_CODE = ROOT / "functions" / "cloudfront" / "country_redirect.js"
+CFF_EVENT = {
+    "version": "1.0",
+    "context": {"eventType": "viewer-request", "distributionId": "E1", "requestId": "r" * 56},
+    "viewer": {"ip": "203.0.113.178"},
+    "request": {
+        "method": "GET",
+        "uri": "/images/picture.jpg",
+        "querystring": {"size": {"value": "large"}, "color": {"value": "blue"}},
+        "headers": {
+            "host": {"value": "d111111abcdef8.cloudfront.net"},
+            "user-agent": {"value": "curl/8.4.0"},
+            "accept": {"value": "*/*"},
+            "cloudfront-viewer-country": {"value": "FR"},
+        },
+        "cookies": {"session": {"value": "abc123"}, "theme": {"value": "dark"}},
+    },
+}
 
 EVENT = {
     "Records": [
@@ -167,7 +188,49 @@ class Floor:
         return samples
 
 
+async def js(args: argparse.Namespace) -> None:
+    """Warm round trip, cold start and memory per environment of the JavaScript runtimes."""
+    cases = (
+        (
+            "nodejs20.x (Lambda@Edge)",
+            FunctionConfig("n", "nodejs20.x", NODE_APP, "app.counter"),
+            {},
+        ),
+        (
+            "cloudfront-js-1.0",
+            FunctionConfig("c", "cloudfront-js-1.0", CFF_CODE, "handler"),
+            CFF_EVENT,
+        ),
+    )
+    for name, config, event in cases:
+        pool = FunctionPool(config)
+        try:
+            await warm(pool, event, 200)
+            samples = await warm(pool, event, args.warm)
+            rss = max(w.rss_kb() for w in pool._envs) / 1024
+        finally:
+            await pool.close()
+        print(f"warm invoke, {name:<26} {percentiles(samples)}   RSS {rss:.1f} MB")
+        totals, inits = [], []
+        for _ in range(args.cold):
+            pool = FunctionPool(config)
+            await pool.start()
+            start = time.perf_counter()
+            result = await pool.invoke(event)
+            totals.append((time.perf_counter() - start) * 1e6)
+            if result.init_duration_ms is not None:
+                inits.append(result.init_duration_ms * 1000)
+            await pool.close()
+        print(f"  cold start, end to end      {percentiles(totals)}")
+        if inits:
+            print(f"  of which Init Duration      {percentiles(inits)}")
+
+
 async def main(args: argparse.Namespace) -> None:
+    if args.js:
+        print(f"event loop: {args.loop}, python {sys.version.split()[0]}, load {load()}")
+        await js(args)
+        return
     print(f"event loop: {args.loop}, python {sys.version.split()[0]}, load {load()}")
     totals, inits = await cold(args.cold)
     print(f"cold start, end to end        {percentiles(totals)}")
@@ -200,6 +263,7 @@ if __name__ == "__main__":
     parser.add_argument("--cold", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--js", action="store_true", help="Node.js and CloudFront Functions")
     args = parser.parse_args()
     if args.loop == "uvloop":
         import uvloop

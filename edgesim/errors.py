@@ -14,6 +14,10 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "EdgeError",
+    "FunctionError",
+    "FunctionExecutionError",
+    "FunctionThrottledError",
+    "FunctionValidationError",
     "InvalidRequest",
     "LambdaError",
     "LambdaExecutionError",
@@ -195,3 +199,58 @@ class LambdaLimitExceeded(LambdaError):
         "The Lambda function associated with the CloudFront distribution was throttled."
         + _LAMBDA_PAGE_TAIL
     )
+
+
+# CloudFront Functions failures (cloudfront-semantics.md section 3; the X-Cache
+# values are those seen on real responses, "FunctionExecutionError from
+# cloudfront" and so on, and the same names appear as x-edge-result-type in
+# access logs, functions-event-structure.md / AccessLogs.md).
+
+
+class FunctionError(EdgeError):
+    """A CloudFront Function failed; the viewer gets CloudFront's error page for it."""
+
+
+class FunctionExecutionError(FunctionError):
+    """The function threw, did not load, ran out of memory, or ran far past its
+    compute budget and was stopped (HTTP 503)."""
+
+    status = 503
+    x_cache = "FunctionExecutionError from cloudfront"
+    result_type = "FunctionExecutionError"
+    detailed_result_type = "FunctionExecutionError"
+    reason = (
+        "The CloudFront function associated with the CloudFront distribution is invalid"
+        " or could not run." + _LAMBDA_PAGE_TAIL
+    )
+
+
+class FunctionThrottledError(FunctionError):
+    """The function kept exceeding its compute budget and is throttled (HTTP 503)."""
+
+    status = 503
+    x_cache = "FunctionThrottledError from cloudfront"
+    result_type = "FunctionThrottledError"
+    detailed_result_type = "FunctionThrottledError"
+    reason = (
+        "The CloudFront function associated with the CloudFront distribution was throttled."
+        + _LAMBDA_PAGE_TAIL
+    )
+
+
+class FunctionValidationError(FunctionError):
+    """The function's result is not something CloudFront accepts (HTTP 502);
+    ``detail`` names the rule it breaks."""
+
+    status = 502
+    x_cache = "FunctionValidationError from cloudfront"
+    result_type = "FunctionValidationError"
+    detailed_result_type = "FunctionValidationError"
+    reason = "The CloudFront function returned an invalid value." + _LAMBDA_PAGE_TAIL
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail)
+        if detail:
+            self.reason = (
+                f"The CloudFront function returned an invalid value: {detail}{_LAMBDA_PAGE_TAIL}"
+            )

@@ -10,7 +10,7 @@ cookies and query strings are not.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgesim.cache import normalize_accept_encoding
 from edgesim.config.schema import Behavior, CustomOrigin, Distribution, Origin, Selection
@@ -82,6 +82,13 @@ def _select_query(query: str, selection: Selection) -> str:
     return "&".join(kept)
 
 
+# What happens to a header on its way to the origin or back (Forwarding._fate).
+_DROP, _KEEP, _XFF, _VARY = 0, 1, 2, 3
+# Decisions remembered per header name; names beyond this many are decided
+# afresh each time (a viewer inventing names cannot grow the memo).
+_FATE_MEMO_LIMIT = 512
+
+
 @dataclass(frozen=True, slots=True)
 class Forwarding:
     """The forwarding rules of one behavior, resolved once at start-up."""
@@ -92,6 +99,13 @@ class Forwarding:
     gzip: bool
     brotli: bool
     via: str
+    # Per header name as the viewer spelled it: its fate on a cacheable request
+    # and on one that is never cached (conditional headers differ).
+    _fates: tuple[dict[str, int], dict[str, int]] = field(
+        default_factory=lambda: ({}, {}), compare=False, repr=False
+    )
+    # Per origin response header name: dropped, kept, or Vary (filtered).
+    _response_fates: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def for_behavior(cls, behavior: Behavior, distribution: Distribution) -> Forwarding:
@@ -109,55 +123,71 @@ class Forwarding:
     def forwards_cookies(self) -> bool:
         return self.cookies.mode != "none"
 
+    def _fate(self, name: str, cacheable: bool) -> int:
+        """Whether the viewer header ``name`` goes to the origin as it is."""
+        lower = name.lower()
+        selects = self.headers.selects
+        if lower in _NEVER_FORWARDED or (cacheable and lower in _CACHE_OWNED):
+            return _DROP
+        if lower == "cookie" or (lower == "host" and not selects("host")):
+            return _DROP  # the Cookie header is rebuilt from the selected cookies
+        if lower == "x-forwarded-for":
+            return _XFF
+        if lower == "accept-encoding" and (self.gzip or self.brotli):
+            return _DROP  # replaced by the normalized value
+        if lower == "user-agent" and not selects("user-agent"):
+            return _DROP
+        return _KEEP if lower in _ALWAYS_FORWARDED or selects(lower) else _DROP
+
     def origin_request(
         self, request: Request, origin: Origin, request_id: str, *, cacheable: bool
     ) -> Request:
         """The request CloudFront sends to ``origin`` for a viewer ``request``,
         before the origin's custom headers (``with_origin_headers``)."""
         out: list[tuple[str, str]] = []
+        if isinstance(origin, CustomOrigin) and not self.headers.selects("host"):
+            out.append(("Host", _host_value(origin)))
         xff = None
-        drop = _NEVER_FORWARDED | _CACHE_OWNED if cacheable else _NEVER_FORWARDED
-        compression = self.gzip or self.brotli
-        selects = self.headers.selects
-        for name, value in request.headers:
-            lower = name.lower()
-            if lower in drop or lower == "cookie" or (lower == "host" and not selects("host")):
-                continue
-            if lower == "x-forwarded-for":
-                xff = value
-                continue
-            if lower == "accept-encoding" and compression:
-                continue
-            if lower == "user-agent" and not selects("user-agent"):
-                continue
-            if lower in _ALWAYS_FORWARDED or selects(lower):
-                out.append((name, value))
-        if compression:
+        fates = self._fates[not cacheable]
+        for field_ in request.headers.fields:
+            fate = fates.get(field_[0])
+            if fate is None:
+                fate = self._fate(field_[0], cacheable)
+                if len(fates) < _FATE_MEMO_LIMIT:
+                    fates[field_[0]] = fate
+            if fate == _KEEP:
+                out.append(field_)
+            elif fate == _XFF:
+                xff = field_[1]
+        if self.gzip or self.brotli:
             encoding = normalize_accept_encoding(
                 request.headers.get("accept-encoding"), self.gzip, self.brotli
             )
             out.append(("Accept-Encoding", encoding or "identity"))
-        cookie = request.headers.get("cookie")
-        if cookie and self.cookies.mode != "none":
-            kept = [f"{n}={v}" for n, v in parse_cookies(cookie) if self.cookies.selects(n)]
-            if kept:
-                out.append(("Cookie", "; ".join(kept)))
-        if isinstance(origin, CustomOrigin) and not selects("host"):
-            out.insert(0, ("Host", _host_value(origin)))
-        if not selects("user-agent"):
+        if self.cookies.mode != "none":
+            cookie = request.headers.get("cookie")
+            if cookie:
+                kept = [f"{n}={v}" for n, v in parse_cookies(cookie) if self.cookies.selects(n)]
+                if kept:
+                    out.append(("Cookie", "; ".join(kept)))
+        if not self.headers.selects("user-agent"):
             out.append(("User-Agent", "Amazon CloudFront"))
-        out.append(("X-Forwarded-For", f"{xff}, {request.client_ip}" if xff else request.client_ip))
+        client_ip = request.client_ip
+        out.append(("X-Forwarded-For", f"{xff}, {client_ip}" if xff else client_ip))
         out.append(("Via", self.via))
         out.append(("X-Amz-Cf-Id", request_id))
-        return request.replace(
-            headers=Headers(out), query=_select_query(request.query, self.query_strings)
-        )
+        query = request.query
+        if query:
+            query = _select_query(query, self.query_strings)
+        return request.replace(headers=Headers(out), query=query)
 
     @staticmethod
     def with_origin_headers(request: Request, origin: Origin) -> Request:
         """``request`` with the origin's custom headers, added last: origin-request
         functions see them in ``request.origin``, not among the request headers
         (lambda-event-structure.md, "customHeaders")."""
+        if not origin.headers:
+            return request
         headers = request.headers
         for name, value in origin.headers:
             headers = headers.set(name, value)
@@ -165,19 +195,28 @@ class Forwarding:
 
     def viewer_headers(self, origin_headers: Headers) -> Headers:
         """Origin response headers as CloudFront passes them to the viewer (and caches them)."""
-        keep_cookies = self.forwards_cookies
+        fates = self._response_fates
         out = []
-        for name, value in origin_headers:
-            lower = name.lower()
-            if lower in _RESPONSE_DROPPED or (lower == "set-cookie" and not keep_cookies):
-                continue
-            if lower == "vary":
-                kept = self._vary(value)
+        for field_ in origin_headers.fields:
+            fate = fates.get(field_[0])
+            if fate is None:
+                fate = self._response_fate(field_[0])
+                if len(fates) < _FATE_MEMO_LIMIT:
+                    fates[field_[0]] = fate
+            if fate == _KEEP:
+                out.append(field_)
+            elif fate == _VARY:
+                kept = self._vary(field_[1])
                 if kept:
-                    out.append((name, kept))
-                continue
-            out.append((name, value))
+                    out.append((field_[0], kept))
         return Headers(out)
+
+    def _response_fate(self, name: str) -> int:
+        """Whether the origin response header ``name`` reaches the viewer as it is."""
+        lower = name.lower()
+        if lower in _RESPONSE_DROPPED or (lower == "set-cookie" and not self.forwards_cookies):
+            return _DROP
+        return _VARY if lower == "vary" else _KEEP
 
     def _vary(self, value: str) -> str:
         """``Vary`` keeps only what the edge can vary on: Accept-Encoding, Cookie,

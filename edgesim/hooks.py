@@ -1,10 +1,13 @@
-"""The four Lambda@Edge events and CloudFront's rules for each, as data.
+"""The four edge events and CloudFront's rules for each function kind, as data.
 
 ``HOOK_RULES`` is the one table that says what a function at each event may
 do (generate a response, change the status, pick another origin), which
 headers it may not touch, its quotas, and when it fires. The codec
 (``edgesim.codecs.lambda_edge``) and the pipeline read this table instead of
 testing the event type; docs and test matrices can be generated from it.
+
+``FUNCTION_RULES`` is the same for CloudFront Functions (viewer events only),
+and ``CLOUDFRONT_FUNCTION_LIMITS`` their runtime's quotas.
 
 Sources (CloudFront Developer Guide): edge-functions-restrictions.md
 (disallowed and read-only headers, status codes), lambda-at-edge-function-
@@ -20,10 +23,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "CLOUDFRONT_FUNCTION_LIMITS",
     "DISALLOWED_HEADERS",
     "DISALLOWED_PREFIXES",
+    "FUNCTION_RULES",
     "HOOK_RULES",
+    "CloudFrontFunctionLimits",
     "EventType",
+    "FunctionRule",
     "HookRule",
     "is_disallowed",
     "origin_request_runs",
@@ -113,6 +120,11 @@ class HookRule:
     read_only_headers: frozenset[str]
     # Visible if the viewer sent them, but a function may not add them here.
     not_addable_headers: frozenset[str]
+    # The CloudFront-Viewer-* headers a policy asks for are in the function's
+    # request: CloudFront adds them after viewer-request, so every event but
+    # that one sees them (edge-functions.md, "Access to geolocation and device
+    # data"; lambda-at-edge-function-restrictions.html, "CloudFront headers").
+    sees_cloudfront_headers: bool
     max_timeout_s: float
     max_memory_mb: int
     max_package_bytes: int
@@ -146,6 +158,7 @@ HOOK_RULES: dict[EventType, HookRule] = {
         body_allowed=True,
         read_only_headers=frozenset({"content-length", "host", "transfer-encoding", "via"}),
         not_addable_headers=frozenset({"cloudfront-viewer-country"}),
+        sees_cloudfront_headers=False,
         max_body_exposed_bytes=40 * KB,
         max_body_replace_text_bytes=40 * KB,
         max_body_replace_base64_chars=int(53.2 * KB),
@@ -179,6 +192,7 @@ HOOK_RULES: dict[EventType, HookRule] = {
             }
         ),
         not_addable_headers=frozenset(),
+        sees_cloudfront_headers=True,
         max_body_exposed_bytes=1 * MB,
         max_body_replace_text_bytes=1 * MB,
         max_body_replace_base64_chars=int(1.33 * MB),
@@ -205,6 +219,7 @@ HOOK_RULES: dict[EventType, HookRule] = {
         body_allowed=False,
         read_only_headers=frozenset({"transfer-encoding", "via"}),
         not_addable_headers=frozenset(),
+        sees_cloudfront_headers=True,
         max_body_exposed_bytes=None,
         max_body_replace_text_bytes=None,
         max_body_replace_base64_chars=None,
@@ -234,6 +249,7 @@ HOOK_RULES: dict[EventType, HookRule] = {
         body_allowed=False,
         read_only_headers=frozenset({"warning", "via"}),
         not_addable_headers=frozenset(),
+        sees_cloudfront_headers=True,
         max_body_exposed_bytes=None,
         max_body_replace_text_bytes=None,
         max_body_replace_base64_chars=None,
@@ -250,6 +266,97 @@ HOOK_RULES: dict[EventType, HookRule] = {
         max_generated_response_bytes=40 * KB,
     ),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRule:
+    """What a CloudFront Function at one event sees and may return.
+
+    Only viewer events exist for CloudFront Functions (edge-functions.md);
+    read-only and disallowed headers are those of all edge functions
+    (edge-functions-restrictions.md), and the viewer-response exclusions too.
+    """
+
+    event: EventType
+    is_request: bool
+    may_generate_response: bool
+    # Unlike Lambda@Edge, a viewer-response function may change the status
+    # (functions-event-structure.md, "Status code and body").
+    may_change_status: bool
+    # cloudfront-js-2.0 origin helpers, at viewer-request only
+    # (helper-functions-origin-modification.html).
+    may_change_origin: bool
+    read_only_headers: frozenset[str]
+    # Unlike Lambda@Edge at viewer-request, a CloudFront Function sees the
+    # CloudFront-Viewer-* headers a cache or origin request policy asks for:
+    # CloudFront adds them before it runs (edge-functions.md, "Access to
+    # geolocation and device data": yes; example-function-redirect-url.md:
+    # the country header must be in a policy "so that it's added to the
+    # incoming request").
+    sees_cloudfront_headers: bool
+    # AWS publishes no size for a function's response; edgesim applies the
+    # viewer-event limit of Lambda@Edge (40 KB), the nearest documented one.
+    max_generated_response_bytes: int
+    fires: str
+    skipped_when: tuple[str, ...]
+
+
+FUNCTION_RULES: dict[EventType, FunctionRule] = {
+    EventType.VIEWER_REQUEST: FunctionRule(
+        event=EventType.VIEWER_REQUEST,
+        is_request=True,
+        may_generate_response=True,
+        may_change_status=False,
+        may_change_origin=True,
+        read_only_headers=HOOK_RULES[EventType.VIEWER_REQUEST].read_only_headers,
+        sees_cloudfront_headers=True,
+        max_generated_response_bytes=40 * KB,
+        fires=HOOK_RULES[EventType.VIEWER_REQUEST].fires,
+        skipped_when=HOOK_RULES[EventType.VIEWER_REQUEST].skipped_when,
+    ),
+    EventType.VIEWER_RESPONSE: FunctionRule(
+        event=EventType.VIEWER_RESPONSE,
+        is_request=False,
+        may_generate_response=False,
+        may_change_status=True,
+        may_change_origin=False,
+        read_only_headers=HOOK_RULES[EventType.VIEWER_RESPONSE].read_only_headers,
+        sees_cloudfront_headers=True,
+        max_generated_response_bytes=40 * KB,
+        fires=HOOK_RULES[EventType.VIEWER_RESPONSE].fires,
+        skipped_when=HOOK_RULES[EventType.VIEWER_RESPONSE].skipped_when,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CloudFrontFunctionLimits:
+    """The CloudFront Functions runtime's quotas (cloudfront-limits.html, "Quotas on
+    CloudFront Functions"; kvs-with-functions-create-s3-kvp.html; edge-functions-
+    restrictions.md) and edgesim's choices where AWS publishes no number."""
+
+    max_code_bytes: int = 10 * KB
+    max_memory_bytes: int = 2 * MB
+    max_log_bytes: int = 10 * KB  # function logs are truncated at 10 KB per run
+    # The CPU one invocation may use before compute utilization is 100. AWS
+    # publishes none ("sub-millisecond"); third parties measure about 1 ms.
+    default_compute_budget_ms: float = 1.0
+    max_compute_budget_ms: float = 1000.0
+    # An invocation is stopped (503 FunctionExecutionError) once it has used
+    # this many budgets of CPU, and never before ``min_stop_ms``: a runaway.
+    stop_after_budgets: float = 100.0
+    min_stop_ms: float = 20.0
+    # "Continuous" overruns throttle (503 FunctionThrottledError): after this
+    # many invocations in a row over the budget, the function is not run for
+    # ``throttle_seconds``; then it gets a fresh start.
+    throttle_after_overruns: int = 5
+    throttle_seconds: float = 1.0
+    kvs_max_file_bytes: int = 5 * MB
+    kvs_max_key_chars: int = 512
+    kvs_max_value_chars: int = 1024
+
+
+CLOUDFRONT_FUNCTION_LIMITS = CloudFrontFunctionLimits()
 
 
 # When each trigger fires (cloudfront-semantics.md section 5). Tiny pure

@@ -10,14 +10,14 @@ call per invocation with its lines joined).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edgesim.config.schema import FunctionConfig
 
 if TYPE_CHECKING:
-    from edgesim.workers.pool import InvokeResult
+    from edgesim.workers.pool import FunctionPool, InvokeResult
 
 __all__ = ["FunctionInvoker", "Invoker"]
 
@@ -41,12 +41,19 @@ class FunctionInvoker:
         *,
         log_dir: Path | None = None,
         echo: Callable[[str], None] | None = None,
+        reuse: Mapping[str, FunctionPool] | None = None,
     ) -> None:
+        """``reuse`` holds pools to carry over by name (a reload keeps the warm
+        environments of functions that did not change)."""
         # Imported here: an edge without functions never loads the worker machinery.
         from edgesim.workers.pool import FunctionPool
 
         self.log_dir = log_dir
-        self.pools = {name: FunctionPool(cfg, log_dir=log_dir) for name, cfg in functions.items()}
+        kept = reuse or {}
+        self.pools = {
+            name: kept.get(name) or FunctionPool(cfg, log_dir=log_dir)
+            for name, cfg in functions.items()
+        }
         self._echo = echo
 
     async def start(self) -> None:

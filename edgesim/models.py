@@ -63,13 +63,14 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name`` (lowercase), or ``default``."""
-        return self._lookup().get(name, default)
+        # The index is built once; later lookups skip the call (they run per request).
+        return (self._index or self._lookup()).get(name, default)
 
     def get_all(self, name: str) -> list[str]:
         return [v for n, v in self._fields if n.lower() == name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._lookup()
+        return name in (self._index or self._lookup())
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._fields)
@@ -225,6 +226,9 @@ class Exchange:
     error_page_request: bool = False  # the edge's own fetch of a custom error page
     custom_error_page: bool = False  # the response is a custom error page
     hook_runs: list[Any] = field(default_factory=list)  # what each function did
+    # The origin a viewer-request CloudFront Function chose (cloudfront-js-2.0 helpers).
+    origin_override: Any = None
+    viewer: Any = None  # the simulated viewer (edgesim.viewer.Viewer), if any
     notes: list[str] = field(default_factory=list)
     # What the trace, the access log and the metrics read (edgesim.trace): numbers
     # and references to values the stages made anyway, formatted only when asked.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import time
 from collections.abc import Callable
 from email.utils import formatdate
@@ -42,12 +43,13 @@ from edgesim.compression import choose_encoding, compress, compressed_headers
 from edgesim.config.schema import Behavior, Config, CustomErrorResponse, Origin, OriginGroup
 from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
-from edgesim.hooks import EventType, viewer_response_runs
+from edgesim.hooks import FUNCTION_RULES, HOOK_RULES, EventType, viewer_response_runs
 from edgesim.invoker import Invoker
 from edgesim.models import Exchange, Headers, Request, Response, close_body, read_body
 from edgesim.origins import OriginClient
 from edgesim.pages import error_response
 from edgesim.triggers import Triggers
+from edgesim.viewer import CLOUDFRONT_HEADERS, SIMULATION_HEADER, Viewer, ViewerSimulation
 
 __all__ = ["Clock", "Pipeline", "SystemClock", "new_request_id"]
 
@@ -55,6 +57,9 @@ __all__ = ["Clock", "Pipeline", "SystemClock", "new_request_id"]
 # cheaper than streaming them chunk by chunk; larger ones stream through.
 _INLINE_BODY_LIMIT = 256 * 1024
 _GENERATED = "LambdaGeneratedResponse"
+# Exchange.generated_by values (plain strings: enum .value is a property call).
+_VIEWER_REQUEST = EventType.VIEWER_REQUEST.value
+_ORIGIN_REQUEST = EventType.ORIGIN_REQUEST.value
 _CACHED = frozenset({"Hit", "Miss", "RefreshHit"})
 _CONDITIONAL_HEADERS = (
     "if-match",
@@ -81,9 +86,25 @@ class SystemClock:
     time = staticmethod(time.time)
 
 
+# Request ids need to be unique and look random, not to be secret: a PRNG seeded
+# from the OS costs no system call per request, unlike os.urandom.
+_ids = random.Random(os.urandom(32))
+
+
+def _viewer_request_sees_cloudfront_headers(config: Config, behavior: Behavior) -> bool:
+    """Whether the behavior's viewer-request function (if any) runs after CloudFront
+    adds its CloudFront-Viewer-* headers."""
+    for event, association in behavior.functions:
+        if event == EventType.VIEWER_REQUEST.value:
+            function = config.functions[association.function]
+            rules = FUNCTION_RULES if function.is_cloudfront_function else HOOK_RULES
+            return rules[EventType.VIEWER_REQUEST].sees_cloudfront_headers
+    return False
+
+
 def new_request_id() -> str:
     """A 56-character URL-safe id ending in ``==``, the shape of ``X-Amz-Cf-Id``."""
-    return base64.urlsafe_b64encode(os.urandom(40)).decode("ascii")
+    return base64.urlsafe_b64encode(_ids.randbytes(40)).decode("ascii")
 
 
 class _HttpDate:
@@ -140,20 +161,53 @@ class Pipeline:
         self._forwarding = {
             id(b): Forwarding.for_behavior(b, config.distribution) for b in config.all_behaviors
         }
+        # Per behavior: its origin group (or None) and the origins to try, in order.
+        self._origins = {
+            id(b): (config.origin_groups.get(b.origin), config.origin_chain(b.origin))
+            for b in config.all_behaviors
+        }
+        self._collapsing = {id(b) for b in config.all_behaviors if collapses_requests(b)}
         self._static_edge_headers = (
             ("Via", via_value(config.distribution)),
             ("X-Amz-Cf-Pop", config.distribution.pop),
         )
+        self._retired = False
+        self._viewers = ViewerSimulation(config.viewers)
+        # The CloudFront headers each behavior's policies ask for, by name (only
+        # behaviors that ask for some are in the tables): added at the cache
+        # lookup, or before the viewer-request function when it is one that
+        # sees them (a CloudFront Function; hooks.py, sees_cloudfront_headers).
+        self._cloudfront_headers: dict[int, tuple[str, ...]] = {}
+        self._cloudfront_headers_first: dict[int, tuple[str, ...]] = {}
+        for b in config.all_behaviors:
+            listed = b.cache.headers.union(b.origin_request.headers)
+            if listed.mode == "allow":
+                names = tuple(sorted(listed.names & CLOUDFRONT_HEADERS.keys()))
+                if names and _viewer_request_sees_cloudfront_headers(config, b):
+                    self._cloudfront_headers_first[id(b)] = names
+                elif names:
+                    self._cloudfront_headers[id(b)] = names
 
-    async def handle(self, request: Request, *, error_page: bool = False) -> Exchange:
+    def retire(self) -> None:
+        """A reload replaced this generation: the exchanges still on it finish, but
+        store nothing more in the cache they share with the next one, whose
+        behaviors may have made what this one fetches meaningless."""
+        self._retired = True
+
+    async def handle(
+        self, request: Request, *, error_page: bool = False, viewer: Viewer | None = None
+    ) -> Exchange:
         """Run every stage for ``request``. ``error_page`` marks the edge's own fetch
-        of a custom error page, which gets no custom error page of its own."""
-        ex = self.start(request, error_page=error_page)
+        of a custom error page, which gets no custom error page of its own;
+        ``viewer`` is the viewer it is fetched for."""
+        ex = self.start(request, error_page=error_page, viewer=viewer)
         if ex.pending:
             await self.finish(ex)
         return ex
 
-    def start(self, request: Request, *, error_page: bool = False) -> Exchange:
+    def start(
+        self, request: Request, *, error_page: bool = False, viewer: Viewer | None = None
+    ) -> Exchange:
         """The stages that never wait: routing and, without viewer functions, the lookup.
 
         A fresh hit (or a refusal) comes back answered; otherwise ``ex.pending``
@@ -168,6 +222,10 @@ class Pipeline:
         )
         ex.error_page_request = error_page
         self._route(ex)
+        if viewer is not None:
+            ex.viewer = viewer
+        elif self._viewers.active or SIMULATION_HEADER in request.headers:
+            self._simulate(ex)
         if ex.response is None and not self.triggers.has_viewer_functions(self._behavior(ex)):
             self._lookup(ex)
         response = ex.response
@@ -184,6 +242,9 @@ class Pipeline:
         hooks = self.triggers.of(behavior)
         if ex.response is None and self.triggers.has_viewer_functions(behavior):
             if EventType.VIEWER_REQUEST in hooks:
+                first = self._cloudfront_headers_first.get(id(behavior))
+                if first is not None:
+                    self._add_cloudfront_headers(ex, first)
                 await self._viewer_request(ex)
             if ex.response is None:
                 self._lookup(ex)
@@ -209,16 +270,54 @@ class Pipeline:
         if isinstance(outcome, EdgeError):
             self._fail(ex, outcome)
         elif isinstance(outcome, GeneratedResponse):
-            ex.generated_by = EventType.VIEWER_REQUEST.value
-            self._generated(ex, outcome.response)
+            ex.generated_by = _VIEWER_REQUEST
+            self._generated(ex, outcome.response, outcome.result_type)
         elif isinstance(outcome, ContinueRequest):
             # A changed URI keeps the behavior and origin chosen for the viewer's
-            # URI (lambda-event-structure.md, "uri").
+            # URI (lambda-event-structure.md, "uri"); a CloudFront Function's origin
+            # helpers change the origin for this request only.
             ex.request = outcome.request
+            if outcome.origin is not None:
+                ex.origin_override = outcome.origin
+
+    def _simulate(self, ex: Exchange) -> None:
+        """Where the viewer is (``edgesim.viewer``): the simulation header goes, the
+        client IP may change; a malformed header gets 400."""
+        if ex.response is not None:
+            return
+        try:
+            request, ex.viewer = self._viewers.locate(ex.request)
+        except EdgeError as error:
+            self._fail(ex, error)
+            return
+        ex.request = ex.viewer_request = request
+
+    def _add_cloudfront_headers(self, ex: Exchange, names: tuple[str, ...]) -> None:
+        """The CloudFront headers the policies ask for, before the cache key
+        (adding-cloudfront-headers.md): after a Lambda@Edge viewer-request
+        function, before a CloudFront Function. They replace any the viewer sent,
+        and one without a value is not sent. What a CloudFront Function then
+        does to them stands, as with any header it changes (AWS says nothing of
+        CloudFront adding them again after the function)."""
+        viewer = ex.viewer
+        if viewer is None:
+            viewer = Viewer(ex.viewer_request.client_ip, ex.viewer_request.client_port)
+        headers = ex.request.headers
+        for lower in names:
+            name, value_of = CLOUDFRONT_HEADERS[lower]
+            value = value_of(viewer, ex)
+            if value is None:
+                if lower in headers:
+                    headers = headers.without(lower)
+            else:
+                headers = headers.set(name, value)
+        ex.request = ex.request.replace(headers=headers)
 
     def _lookup(self, ex: Exchange) -> None:
         """Find the object in the cache; answer if it is fresh."""
         behavior = self._behavior(ex)
+        if self._cloudfront_headers and id(behavior) in self._cloudfront_headers:
+            self._add_cloudfront_headers(ex, self._cloudfront_headers[id(behavior)])
         if ex.request.method not in behavior.cached_methods:
             return
         key = ex.cache_key = cache_key(behavior, ex.request)
@@ -233,7 +332,7 @@ class Pipeline:
             await self._fetch(ex, None)
             return
         stale = ex.cached if isinstance(ex.cached, Entry) else None
-        if not collapses_requests(self._behavior(ex)):
+        if id(self._behavior(ex)) not in self._collapsing:
             await self._fetch(ex, key, stale)
             return
         waiter = self.collapser.join(key)
@@ -273,8 +372,9 @@ class Pipeline:
         exchange was answered already (an error, or a stale object served)."""
         behavior = self._behavior(ex)
         hooks = self.triggers.of(behavior)
-        group = self.config.origin_groups.get(behavior.origin)
-        chain = self.config.origin_chain(behavior.origin)
+        group, chain = self._origins[id(behavior)]
+        if ex.origin_override is not None:
+            group, chain = None, (ex.origin_override,)
         if group is None or ex.request.method not in OriginGroup.FAILOVER_METHODS:
             chain = chain[:1]
         for attempt, planned in enumerate(chain, 1):
@@ -296,7 +396,7 @@ class Pipeline:
                 if isinstance(outcome, GeneratedResponse):
                     # Answered and cached like an origin response; origin-response
                     # does not run for it (lambda-generating-http-responses-in-requests.md).
-                    ex.generated_by = EventType.ORIGIN_REQUEST.value
+                    ex.generated_by = _ORIGIN_REQUEST
                     return outcome.response
                 assert isinstance(outcome, ContinueRequest)
                 outgoing, origin = outcome.request, outcome.origin or origin
@@ -429,9 +529,10 @@ class Pipeline:
 
     def _custom_error_for(self, ex: Exchange, response: Response) -> CustomErrorResponse | None:
         """The custom error response configured for this status, if it applies."""
-        if ex.error_page_request or ex.generated_by == EventType.VIEWER_REQUEST.value:
+        customs = self.config.custom_error_responses
+        if not customs or ex.error_page_request or ex.generated_by == _VIEWER_REQUEST:
             return None
-        custom = self.config.custom_error_responses.get(response.status)
+        custom = customs.get(response.status)
         if custom is None or custom.response_page_path is None:
             return None
         return custom
@@ -454,7 +555,7 @@ class Pipeline:
             ex.viewer_request.client_port,
             ex.viewer_request.http_version,
         )
-        page = (await self.handle(page_request, error_page=True)).response
+        page = (await self.handle(page_request, error_page=True, viewer=ex.viewer)).response
         assert page is not None
         if page.status >= 400:
             await close_body(page.body)
@@ -480,7 +581,7 @@ class Pipeline:
         assert response is not None
         if not viewer_response_runs(
             response.status,
-            generated_by_viewer_request=ex.generated_by == EventType.VIEWER_REQUEST.value,
+            generated_by_viewer_request=ex.generated_by == _VIEWER_REQUEST,
             custom_error_page=ex.custom_error_page,
         ):
             return
@@ -513,7 +614,7 @@ class Pipeline:
     def _store(
         self, key: str, status: int, reason: str, headers: Headers, body: bytes, ttl: float
     ) -> Entry | None:
-        if len(body) > self.config.cache.max_object_size:
+        if len(body) > self.config.cache.max_object_size or self._retired:
             return None
         entry = Entry.create(key, status, reason, headers, body, self.clock.monotonic(), ttl)
         self.store.put(entry)
@@ -532,14 +633,16 @@ class Pipeline:
         )
         entry = ex.stored = stale.refreshed(self.clock.monotonic(), ttl or 0.0, merged)
         ex.ttl, ex.ttl_headers = ttl, merged
-        self.store.put(entry)
+        if not self._retired:
+            self.store.put(entry)
         self._from_entry(ex, entry, "RefreshHit")
 
     def _serve_stale(self, ex: Exchange, stale: Entry) -> None:
         entry = ex.stored = stale.refreshed(
             self.clock.monotonic(), float(self.config.cache.error_caching_min_ttl), stale.headers
         )
-        self.store.put(entry)
+        if not self._retired:
+            self.store.put(entry)
         self._from_entry(ex, entry, "RefreshHit")
 
     def _from_entry(self, ex: Exchange, entry: Entry, result: str) -> None:
@@ -563,10 +666,10 @@ class Pipeline:
                 return
         ex.response = Response(entry.status, entry.headers, entry.body, entry.reason, entry.head)
 
-    def _generated(self, ex: Exchange, response: Response) -> None:
+    def _generated(self, ex: Exchange, response: Response, label: str = _GENERATED) -> None:
         """A response a function generated: CloudFront marks it and names itself."""
-        ex.x_cache = f"{_GENERATED} from cloudfront"
-        ex.result_type = ex.detailed_result_type = _GENERATED
+        ex.x_cache = f"{label} from cloudfront"
+        ex.result_type = ex.detailed_result_type = label
         headers = response.headers
         if "server" not in headers:
             headers = headers.add("Server", "CloudFront")

@@ -17,6 +17,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import AsyncIterator
+from itertools import chain
 from time import perf_counter
 from typing import Any
 
@@ -37,7 +38,7 @@ from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
 from edgesim.pipeline import Clock, Pipeline, new_request_id
 from edgesim.trace import TraceRing
-from edgesim.wire import render_head, render_headers
+from edgesim.wire import render_fields, render_head, render_headers
 
 __all__ = ["EdgeServer"]
 
@@ -103,7 +104,15 @@ class _Connection(BaseProtocol):
         self._request_parser = parser
         self._server = server
         self._queue: deque[tuple[Any, StreamReader]] = deque()
+        # The connection's task answers what has to wait; it lives as long as
+        # the connection once started (cheaper than a task per request) and
+        # sleeps on ``_wakeup`` between requests.
         self._task: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[Exchange] | None = None
+        self._busy = False
+        # The pipeline (generation) of the exchange being answered by the task: a
+        # reload swaps the server's pipeline, and an exchange finishes on its own.
+        self.pipeline: Pipeline | None = None
         self._closing = False
         self.last_active = loop.time()
 
@@ -142,7 +151,7 @@ class _Connection(BaseProtocol):
         for message, payload in messages:
             if self._closing:
                 return
-            if self._task is None and not self._queue:
+            if not self._busy and not self._queue:
                 self._answer_now(message, payload)
             else:
                 self._queue.append((message, payload))
@@ -155,12 +164,11 @@ class _Connection(BaseProtocol):
     def _request(self, message: Any, payload: StreamReader) -> tuple[Request, int]:
         """The viewer's request, and its size on the wire without the body."""
         url = message.url
-        total = sum(len(n) + len(v) + 4 for n, v in message.raw_headers) + len(message.path)
+        raw = message.raw_headers
+        total = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw) + len(message.path)
         if total > _MAX_HEADERS_TOTAL:
             raise RequestTooLarge("request headers exceed 20,480 bytes")
-        headers = Headers(
-            (n.decode("latin-1"), v.decode("latin-1")) for n, v in message.raw_headers
-        )
+        headers = Headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw])
         body: bytes | BodyStream | None = None
         length = headers.get("content-length")
         if message.chunked or (length is not None and length != "0"):
@@ -189,46 +197,71 @@ class _Connection(BaseProtocol):
         except EdgeError as error:
             self._refuse(error)
             return
-        ex = self._server.pipeline.start(request)
+        pipeline = self._server.pipeline
+        ex = pipeline.start(request)
         ex.bytes_in = size
         if ex.pending or ex.response is None or not isinstance(ex.response.body, bytes | None):
             self._queue.append((message, payload))
-            self._task = asyncio.create_task(self._drain_queue(ex))
+            self.pipeline = pipeline
+            self._busy = True
+            wakeup = self._wakeup
+            if wakeup is not None:
+                self._wakeup = None
+                wakeup.set_result(ex)
+            else:
+                self._task = asyncio.create_task(self._serve(ex))
             return
         self._write_buffered(ex, message)
         if not payload.is_eof():
             self._close()
 
-    async def _drain_queue(self, first: Exchange | None = None) -> None:
+    async def _serve(self, first: Exchange) -> None:
+        """Answer the queue, then sleep until ``_answer_now`` hands over the next
+        exchange that has to wait; ends with the connection."""
         try:
-            while self._queue and not self._closing:
-                message, payload = self._queue[0]
-                ex = first
-                first = None
-                if ex is None:
-                    try:
-                        request, size = self._request(message, payload)
-                    except EdgeError as error:
-                        self._refuse(error)
-                        return
-                    ex = self._server.pipeline.start(request)
-                    ex.bytes_in = size
-                await self._answer(ex, message, payload)
-                self._queue.popleft()
-                if not payload.is_eof():
-                    # The request body was not read (refused or ignored): the
-                    # connection cannot carry another request.
-                    self._close()
+            while True:
+                await self._drain_queue(first)
+                self._busy = False
+                self.pipeline = None
+                if self._closing:
                     return
+                self._wakeup = self._loop.create_future()
+                first = await self._wakeup
         except asyncio.CancelledError:
             return
         finally:
-            self._task = None
+            self._task = self._wakeup = None
+            self._busy = False
+            self.pipeline = None
+
+    async def _drain_queue(self, first: Exchange | None) -> None:
+        """Answer queued requests in order; ``first`` is the head's exchange, started."""
+        while self._queue and not self._closing:
+            message, payload = self._queue[0]
+            ex = first
+            first = None
+            if ex is None:
+                try:
+                    request, size = self._request(message, payload)
+                except EdgeError as error:
+                    self._refuse(error)
+                    return
+                self.pipeline = self._server.pipeline
+                ex = self.pipeline.start(request)
+                ex.bytes_in = size
+            await self._answer(ex, message, payload)
+            self._queue.popleft()
+            if not payload.is_eof():
+                # The request body was not read (refused or ignored): the
+                # connection cannot carry another request.
+                self._close()
+                return
 
     async def _answer(self, ex: Exchange, message: Any, payload: StreamReader) -> None:
         try:
             if ex.pending:
-                await self._server.pipeline.finish(ex)
+                assert self.pipeline is not None
+                await self.pipeline.finish(ex)
             response = ex.response
             assert response is not None
             if isinstance(response.body, bytes | None):
@@ -256,7 +289,7 @@ class _Connection(BaseProtocol):
         self, ex: Exchange, message: Any, response: Response, framing: bytes, close: bool
     ) -> bytes:
         head = response.head or render_head(response.status, response.reason, response.headers)
-        tail = render_headers(Headers(ex.edge_headers))
+        tail = render_fields(ex.edge_headers)
         if close:
             connection = b"Connection: close\r\n"
         elif message.version.minor == 0:
@@ -385,7 +418,7 @@ class _Connection(BaseProtocol):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None
+        return self._busy
 
 
 class EdgeServer:
@@ -409,7 +442,7 @@ class EdgeServer:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         # What the edge records outlives the pipeline it was made from: a
-        # config reload swaps the pipeline, not these.
+        # reload replaces the pipeline, not these.
         self.metrics = EdgeMetrics()
         self.traces = TraceRing(config.inspector.requests)
         self.access_log: AccessLog | None = None
@@ -417,6 +450,19 @@ class EdgeServer:
             self.access_log = AccessLog(config.access_log, lambda: self.config.distribution)
         self._requests = self.metrics.requests
         self._trace = self.traces.add
+
+    def replace_pipeline(self, pipeline: Pipeline, functions: Invoker | None) -> Pipeline:
+        """Answer new requests with ``pipeline`` (a reload's next generation); returns
+        the one it replaces. Exchanges already started finish on theirs."""
+        old = self.pipeline
+        self.pipeline = pipeline
+        self.config = pipeline.config
+        self.functions = functions
+        return old
+
+    def in_use(self, pipeline: Pipeline) -> bool:
+        """Whether an exchange of ``pipeline`` is still being answered."""
+        return any(conn.pipeline is pipeline for conn in self.connections)
 
     def record(self, ex: Exchange) -> None:
         """Count, trace and log one answered exchange: a few references and

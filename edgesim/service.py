@@ -12,6 +12,7 @@ import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -21,6 +22,9 @@ from edgesim.invoker import FunctionInvoker
 from edgesim.origins import OriginClient
 from edgesim.pipeline import Clock
 from edgesim.server import EdgeServer
+
+if TYPE_CHECKING:
+    from edgesim.reload import Reloader
 
 __all__ = ["Edge", "function_log_dir", "run", "serve"]
 
@@ -38,6 +42,9 @@ class Edge:
         echo: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
+        self.log_dir = log_dir
+        self.echo = echo
+        self.reloader: Reloader | None = None  # set by a Reloader watching this edge
         self.functions: FunctionInvoker | None = None
         if config.functions:
             self.functions = FunctionInvoker(config.functions, log_dir=log_dir, echo=echo)
@@ -75,6 +82,8 @@ class Edge:
             self.admin_address = Listen(str(sockname[0]), int(sockname[1]))
 
     async def stop(self, grace: float = 10.0) -> None:
+        if self.reloader is not None:
+            await self.reloader.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
             self._admin_runner = None
@@ -104,8 +113,13 @@ async def serve(
     *,
     demo: bool = False,
     ready: Callable[[Edge], None] | None = None,
+    reload: Callable[[], Config] | None = None,
 ) -> None:
-    """Run an edge until SIGINT/SIGTERM; in-flight requests finish before it exits."""
+    """Run an edge until SIGINT/SIGTERM; in-flight requests finish before it exits.
+
+    With ``reload`` (which loads the config again), edits to the config file
+    and to function packages are applied as they are saved (``Reloader``).
+    """
     demo_runner: web.AppRunner | None = None
     if demo:
         from edgesim.demo import demo_app, with_demo_origin
@@ -117,6 +131,10 @@ async def serve(
         config = with_demo_origin(config, int(demo_runner.addresses[0][1]))
     edge = Edge(config, log_dir=function_log_dir(config), echo=_print_log_lines)
     await edge.start()
+    if reload is not None:
+        from edgesim.reload import Reloader
+
+        Reloader(edge, reload, echo=_print_log_lines).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,11 +150,18 @@ async def serve(
             await demo_runner.cleanup()
 
 
-def run(config: Config, *, demo: bool = False, ready: Callable[[Edge], None] | None = None) -> None:
+def run(
+    config: Config,
+    *,
+    demo: bool = False,
+    ready: Callable[[Edge], None] | None = None,
+    reload: Callable[[], Config] | None = None,
+) -> None:
     """``serve`` on uvloop when it is installed."""
+    main = serve(config, demo=demo, ready=ready, reload=reload)
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config, demo=demo, ready=ready))
+        asyncio.run(main)
     else:
-        uvloop.run(serve(config, demo=demo, ready=ready))
+        uvloop.run(main)

@@ -6,7 +6,11 @@ generated response, a modified response) or into the EdgeError CloudFront
 would answer with: 503 LambdaExecutionError for a function that raised,
 crashed, ran out of memory or time; 503 LambdaLimitExceeded when throttled;
 502 LambdaValidationError for a result CloudFront would refuse
-(cloudfront-semantics.md section 3). Failures are values, never raised.
+(cloudfront-semantics.md section 3). A CloudFront Function goes through
+its own codec and its own errors: 503 FunctionExecutionError, 503
+FunctionThrottledError, 502 FunctionValidationError; the origin it picks
+with the cloudfront-js-2.0 helpers comes back on the ContinueRequest.
+Failures are values, never raised.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-from edgesim.codecs import Outcome, apply_result, build_event
+from edgesim.codecs import ContinueRequest, Outcome, apply_result, build_event
+from edgesim.codecs import cloudfront_function as cff
+from edgesim.codecs.origin_change import changed_origin
 from edgesim.config.schema import Behavior, Config, FunctionAssociation, Origin
 from edgesim.errors import (
     EdgeError,
+    FunctionExecutionError,
+    FunctionThrottledError,
+    FunctionValidationError,
     LambdaExecutionError,
     LambdaLimitExceeded,
     LambdaValidationError,
@@ -92,6 +101,10 @@ class Triggers:
         """
         assert ex.behavior is not None and self._invoker is not None
         association = self._by_behavior[id(ex.behavior)][event]
+        if self._config.functions[association.function].is_cloudfront_function:
+            return await self._run_cloudfront_function(
+                ex, event, association.function, request, response
+            )
         body = None
         if association.include_body and request.body is not None:
             body = await read_body(request.body)
@@ -129,5 +142,54 @@ class Triggers:
             HookRun(
                 event, association.function, result, label, given, origin, outcome, started, ended
             )
+        )
+        return outcome
+
+    async def _run_cloudfront_function(
+        self,
+        ex: Exchange,
+        event: EventType,
+        function: str,
+        request: Request,
+        response: Response | None,
+    ) -> Outcome | EdgeError:
+        assert ex.behavior is not None and self._invoker is not None
+        payload = cff.build_event(
+            event,
+            request=request,
+            response=response,
+            distribution=self._config.distribution,
+            request_id=ex.request_id,
+        )
+        started = perf_counter()
+        result = await self._invoker.invoke(function, payload)
+        ended = perf_counter()
+        outcome: Outcome | EdgeError
+        if result.kind == "throttled":
+            outcome = FunctionThrottledError(f"{function} kept exceeding its compute budget")
+        elif result.kind != "ok":
+            error = result.error or {}
+            detail = f"{error.get('errorType', result.kind)}: {error.get('errorMessage', '')}"
+            outcome = FunctionExecutionError(detail)
+        else:
+            try:
+                outcome = cff.apply_result(
+                    event,
+                    result.payload.get("output"),
+                    event=payload,
+                    request=request,
+                    response=response,
+                )
+                change = result.payload.get("origin")
+                if change is not None and isinstance(outcome, ContinueRequest):
+                    chain = self._config.origin_chain(ex.behavior.origin)
+                    origin = changed_origin(change, chain[0], self._config.origins)
+                    outcome = ContinueRequest(outcome.request, origin)
+            except FunctionValidationError as invalid:
+                outcome = invalid
+        label = outcome.result_type if isinstance(outcome, EdgeError) else type(outcome).__name__
+        given = response if response is not None else request
+        ex.hook_runs.append(
+            HookRun(event, function, result, label, given, None, outcome, started, ended)
         )
         return outcome

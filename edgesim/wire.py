@@ -6,11 +6,19 @@ with each entry and the server only appends what changes per request.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from http import HTTPStatus
 
 from edgesim.models import Headers
 
-__all__ = ["HOP_BY_HOP", "parse_range", "reason_phrase", "render_head", "render_headers"]
+__all__ = [
+    "HOP_BY_HOP",
+    "parse_range",
+    "reason_phrase",
+    "render_fields",
+    "render_head",
+    "render_headers",
+]
 
 # RFC 9110 section 7.6.1 connection-specific fields, plus the ones CloudFront
 # removes on both legs (RequestAndResponseBehaviorCustomOrigin.md).
@@ -38,7 +46,12 @@ def reason_phrase(status: int) -> str:
 
 def render_headers(headers: Headers) -> bytes:
     """Header lines, each ending in CRLF (no terminating blank line)."""
-    return "".join(f"{n}: {v}\r\n" for n, v in headers).encode("latin-1", "replace")
+    return render_fields(headers.fields)
+
+
+def render_fields(fields: Iterable[tuple[str, str]]) -> bytes:
+    """``render_headers`` for plain (name, value) pairs."""
+    return "".join([f"{n}: {v}\r\n" for n, v in fields]).encode("latin-1", "replace")
 
 
 def render_head(status: int, reason: str, headers: Headers) -> bytes:

@@ -267,8 +267,8 @@ def test_the_shipped_example_loads_and_serves_configs_public() -> None:
     assert site.directory == REPO / "configs" / "public"
     assert (site.directory / "index.html").is_file()
     assert (site.directory / "css" / "site.css").is_file()
-    (api,) = config.behaviors
-    assert api.path_pattern == "/api/*"
+    api, geo = config.behaviors
+    assert (api.path_pattern, geo.path_pattern) == ("/api/*", "/geo/*")
     app = config.origins[api.origin]
     assert isinstance(app, CustomOrigin)
     assert (app.scheme, app.host, app.port) == ("http", "127.0.0.1", 3000)

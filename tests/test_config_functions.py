@@ -232,7 +232,7 @@ DEFINITION_ERRORS = [
         """,
         5,
         "functions.auth.runtime",
-        "edgesim does not run python3.9; use one of: python3.11, python3.12, python3.13",
+        "edgesim does not run python3.9; use one of: python3.11, python3.12, python3.13,",
         id="runtime-older-python",
     ),
     pytest.param(
@@ -246,10 +246,10 @@ DEFINITION_ERRORS = [
             handler: auth.handler
         default_behavior: {origin: app}
         """,
-        6,
-        "functions.auth.runtime",
-        "Node.js runtimes (nodejs20.x) are not supported yet",
-        id="runtime-nodejs",
+        7,
+        "functions.auth.handler",
+        "no module 'auth' in",
+        id="runtime-nodejs-handler-missing",
     ),
     pytest.param(
         """\
@@ -260,9 +260,9 @@ DEFINITION_ERRORS = [
         default_behavior: {origin: app}
         """,
         4,
-        "functions.auth.runtime",
-        "CloudFront Functions (cloudfront-js-2.0) are not supported yet",
-        id="runtime-cloudfront-js",
+        "functions.auth.handler",
+        "a CloudFront Function has no handler: AWS fixes it",
+        id="runtime-cloudfront-js-handler",
     ),
     pytest.param(
         """\
@@ -277,7 +277,7 @@ DEFINITION_ERRORS = [
         """,
         5,
         "functions.auth.runtime",
-        "unknown runtime 'python'; use one of: python3.11, python3.12, python3.13",
+        "unknown runtime 'python'; use one of: python3.11, python3.12, python3.13, nodejs18.x",
         id="runtime-unknown",
     ),
     pytest.param(

@@ -77,6 +77,18 @@ class CacheStore:
             self.evictions += 1
         return True
 
+    def resize(self, max_size: int) -> int:
+        """Change the byte budget (a reloaded config); evicts least recently used
+        entries until the rest fit, and returns how many went."""
+        self.max_size = max_size
+        evicted = 0
+        while self._bytes > self.max_size:
+            _, entry = self._entries.popitem(last=False)
+            self._bytes -= entry.size
+            evicted += 1
+        self.evictions += evicted
+        return evicted
+
     def remove(self, key: str) -> bool:
         """Drop the entry under ``key``; returns whether there was one."""
         entry = self._entries.pop(key, None)

@@ -2,7 +2,8 @@
 
 ``lambda_edge`` builds the event a Lambda@Edge function receives and turns
 its result back into requests and responses, validating it the way
-CloudFront does. Everything else works with ``Request`` and ``Response``.
+CloudFront does; ``cloudfront_function`` does the same for CloudFront
+Functions. Everything else works with ``Request`` and ``Response``.
 """
 
 from __future__ import annotations

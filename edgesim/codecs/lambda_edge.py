@@ -91,6 +91,8 @@ class GeneratedResponse:
     """A request event's result was a response: answer the viewer with it."""
 
     response: Response
+    # X-Cache and log result type: a CloudFront Function's is FunctionGeneratedResponse.
+    result_type: str = "LambdaGeneratedResponse"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from edgesim.config.schema import (
     Selection,
 )
 from edgesim.hooks import HOOK_RULES, EventType
+from edgesim.viewer import NOT_IN_CACHE_POLICY
 
 __all__ = ["read_behaviors", "read_default_behavior"]
 
@@ -242,11 +243,25 @@ def _associations(
         # The body is exposed to request events only (lambda-include-body-access.md).
         if include_body and not HOOK_RULES[EventType(event)].body_allowed:
             raise child.error("include_body is only for viewer-request and origin-request")
+        if include_body and functions.configs[name].is_cloudfront_function:
+            raise child.error(
+                "CloudFront Functions cannot access the request body"
+                " (edge-functions-restrictions.md)"
+            )
         # Viewer events take smaller functions (lambda-at-edge-function-restrictions.html).
         problem = functions.event_problem(name, event)
         if problem is not None:
             raise child.error(problem)
         found[event] = FunctionAssociation(name, include_body)
+    # "You cannot combine CloudFront Functions and Lambda@Edge in viewer events"
+    # (edge-functions-restrictions.md, "Combining CloudFront Functions with Lambda@Edge").
+    viewer = [e for e in ("viewer-request", "viewer-response") if e in found]
+    kinds = {functions.configs[found[e].function].is_cloudfront_function for e in viewer}
+    if len(kinds) > 1:
+        raise entries[viewer[-1]].error(
+            "a behavior can't have a CloudFront Function and a Lambda@Edge function at viewer"
+            " events; use one kind for both (edge-functions-restrictions.md)"
+        )
     return tuple((event, found[event]) for event in _EVENTS if event in found)
 
 
@@ -276,7 +291,14 @@ def _cache_policy(node: Node) -> CachePolicy:
                 "a cache policy can include only listed headers (at most 10); to forward "
                 "all headers without caching on them use origin_request: {headers: all}"
             )
-        policy = dataclasses.replace(policy, headers=_selection(headers, header_names=True))
+        selection = _selection(headers, header_names=True)
+        # adding-cloudfront-headers.md: these "can be added in an origin request
+        # policy, but not in a cache policy".
+        for name in sorted(selection.names & NOT_IN_CACHE_POLICY):
+            raise headers.error(
+                f"{name} can't be in a cache policy; forward it with origin_request: headers"
+            )
+        policy = dataclasses.replace(policy, headers=selection)
     if "cookies" in entries:
         policy = dataclasses.replace(policy, cookies=_selection(entries["cookies"]))
     if "accept_encoding_gzip" in entries:

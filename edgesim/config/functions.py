@@ -7,24 +7,29 @@ own limits are checked here; the limits that depend on the event it runs at
 worth telling the user once, such as a runtime newer than the local Python.
 
 The rules are Lambda@Edge's (lambda-at-edge-function-restrictions.html) and
-its quotas (cloudfront-limits.html, "Quotas on Lambda@Edge").
+its quotas (cloudfront-limits.html, "Quotas on Lambda@Edge"). A function whose
+runtime is ``cloudfront-js-1.0`` or ``cloudfront-js-2.0`` is a CloudFront
+Function instead, read by ``edgesim.config.cloudfront_functions``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgesim.config.cloudfront_functions import CLOUDFRONT_RUNTIMES, read_cloudfront_function
 from edgesim.config.node import Node
 from edgesim.config.schema import Config, FunctionConfig
-from edgesim.hooks import HOOK_RULES, EventType
+from edgesim.hooks import FUNCTION_RULES, HOOK_RULES, EventType
 
 __all__ = [
     "ACCEPTED_RUNTIMES",
+    "NODE_RUNTIMES",
     "EdgeFunctions",
     "config_warnings",
     "package_size",
@@ -40,9 +45,13 @@ _VIEWER_RULE = HOOK_RULES[EventType.VIEWER_REQUEST]
 
 # Lambda's Python runtimes that edgesim runs, on the local interpreter.
 ACCEPTED_RUNTIMES = ("python3.11", "python3.12", "python3.13")
+# Lambda's Node.js runtimes that edgesim runs, on the local ``node``.
+NODE_RUNTIMES = ("nodejs18.x", "nodejs20.x", "nodejs22.x")
+_ALL_RUNTIMES = (*ACCEPTED_RUNTIMES, *NODE_RUNTIMES, *CLOUDFRONT_RUNTIMES)
 # Lambda runtimes that exist but that edgesim does not run.
-_OLDER_PYTHON_RUNTIMES = ("python3.9", "python3.10")
-_LATER_RUNTIMES = {"nodejs": "Node.js runtimes", "cloudfront-js-": "CloudFront Functions"}
+_OLDER_RUNTIMES = ("python3.9", "python3.10", "nodejs16.x", "nodejs14.x", "nodejs12.x")
+# A Node.js handler module is one of these files (Lambda's loader tries them in order).
+_NODE_EXTENSIONS = ("", ".js", ".mjs", ".cjs")
 
 _FUNCTION_KEYS = (
     "runtime",
@@ -86,6 +95,13 @@ class EdgeFunctions:
     def event_problem(self, name: str, event: str) -> str | None:
         """Why function ``name`` can't be associated with ``event``, or None if it can."""
         function, rule = self.configs[name], HOOK_RULES[EventType(event)]
+        if function.is_cloudfront_function:
+            if EventType(event) in FUNCTION_RULES:
+                return None
+            return (
+                f"function {name!r} is a CloudFront Function: those run only at"
+                " viewer-request and viewer-response (edge-functions.md)"
+            )
         over: list[str] = []
         if function.memory > rule.max_memory_mb:
             over.append(f"memory {function.memory} MB is over {rule.max_memory_mb} MB")
@@ -106,7 +122,8 @@ class EdgeFunctions:
 def read_functions(node: Node | None, base_dir: Path) -> EdgeFunctions:
     """The ``functions:`` mapping; ``code`` folders are relative to ``base_dir``.
 
-    Each package is zipped in memory once, to measure it as Lambda does.
+    Each package is zipped in memory once, to measure it as Lambda does. A
+    CloudFront Function's code is one file, measured as it is (10 KB).
     """
     if node is None or node.value is None:
         return EdgeFunctions({}, {})
@@ -123,6 +140,11 @@ def read_functions(node: Node | None, base_dir: Path) -> EdgeFunctions:
             raise child.error(
                 "a function name is 1 to 64 letters, digits, hyphens or underscores (Lambda's rule)"
             )
+        if _is_cloudfront_function(child):
+            function, size = read_cloudfront_function(name, child, base_dir)
+            configs[name] = function
+            sizes[name] = size
+            continue
         function = _function(name, child, base_dir)
         if function.code not in measured:
             where = child.mapping().get("code", child)
@@ -133,23 +155,56 @@ def read_functions(node: Node | None, base_dir: Path) -> EdgeFunctions:
 
 
 def config_warnings(
-    config: Config, *, python: tuple[int, int] = (sys.version_info.major, sys.version_info.minor)
+    config: Config,
+    *,
+    python: tuple[int, int] = (sys.version_info.major, sys.version_info.minor),
+    node: int | None = None,
 ) -> list[str]:
     """What the user should hear once about ``config``, one line each.
 
     A function whose runtime is another Python than the local interpreter
-    (``python``) still runs, on the local interpreter; say so once per runtime.
+    (``python``), or another Node.js major than the local ``node`` (``node``,
+    found on PATH when not given), still runs, on the local one; say so once
+    per runtime.
     """
     local = f"python{python[0]}.{python[1]}"
     by_runtime: dict[str, list[str]] = {}
+    node_runtime: str | None = None
     for name, function in config.functions.items():
-        if function.runtime != local:
+        if function.engine == "python" and function.runtime != local:
             by_runtime.setdefault(function.runtime, []).append(name)
-    return [
-        f"functions with runtime {runtime} run on the local Python {python[0]}.{python[1]}: "
-        + ", ".join(names)
-        for runtime, names in sorted(by_runtime.items())
-    ]
+        elif function.engine == "node":
+            if node is None:
+                node = local_node_major()
+            node_runtime = f"nodejs{node}.x" if node else None
+            if function.runtime != node_runtime:
+                by_runtime.setdefault(function.runtime, []).append(name)
+    lines = []
+    for runtime, names in sorted(by_runtime.items()):
+        where = (
+            f"the local Python {python[0]}.{python[1]}"
+            if runtime.startswith("python")
+            else f"the local Node.js {node}"
+        )
+        lines.append(f"functions with runtime {runtime} run on {where}: " + ", ".join(names))
+    return lines
+
+
+def local_node_major() -> int | None:
+    """The major version of the ``node`` on PATH, or None when there is none."""
+    import subprocess
+
+    executable = shutil.which("node")
+    if executable is None:
+        return None
+    try:
+        done = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.fullmatch(r"v(\d+)\..*", done.stdout.strip())
+    return int(match.group(1)) if match else None
 
 
 def package_size(folder: Path, limit: int | None = None) -> int:
@@ -196,6 +251,15 @@ class _ByteCounter:
 # --- one function ---
 
 
+def _is_cloudfront_function(node: Node) -> bool:
+    runtime = node.mapping().get("runtime")
+    return (
+        runtime is not None
+        and isinstance(runtime.value, str)
+        and runtime.value.startswith("cloudfront-js-")
+    )
+
+
 def _function(name: str, node: Node, base_dir: Path) -> FunctionConfig:
     raw = node.mapping()
     for key, child in raw.items():
@@ -204,7 +268,14 @@ def _function(name: str, node: Node, base_dir: Path) -> FunctionConfig:
     entries = node.mapping(_FUNCTION_KEYS)
     runtime = _runtime(node.required("runtime"))
     code = _code(entries["code"], base_dir) if "code" in entries else base_dir.resolve()
-    handler = _handler(node.required("handler"), code)
+    if runtime in NODE_RUNTIMES:
+        if shutil.which("node") is None:
+            raise entries["runtime"].error(
+                f"{runtime} functions run on the local node, and there is no node on PATH"
+            )
+        handler = _node_handler(node.required("handler"), code)
+    else:
+        handler = _handler(node.required("handler"), code)
     function = FunctionConfig(name, runtime, code, handler)
     memory = function.memory
     if "memory" in entries:
@@ -235,13 +306,10 @@ def _function(name: str, node: Node, base_dir: Path) -> FunctionConfig:
 
 def _runtime(node: Node) -> str:
     runtime = node.string()
-    if runtime in ACCEPTED_RUNTIMES:
+    if runtime in ACCEPTED_RUNTIMES or runtime in NODE_RUNTIMES:
         return runtime
-    accepted = ", ".join(ACCEPTED_RUNTIMES)
-    for prefix, what in _LATER_RUNTIMES.items():
-        if runtime.startswith(prefix):
-            raise node.error(f"{what} ({runtime}) are not supported yet; use one of: {accepted}")
-    if runtime in _OLDER_PYTHON_RUNTIMES:
+    accepted = ", ".join(_ALL_RUNTIMES)
+    if runtime in _OLDER_RUNTIMES:
         raise node.error(f"edgesim does not run {runtime}; use one of: {accepted}")
     raise node.error(f"unknown runtime {runtime!r}; use one of: {accepted}")
 
@@ -268,6 +336,23 @@ def _handler(node: Node, code: Path) -> str:
     if not any(path.is_file() for path in candidates):
         looked = " and ".join(str(path.relative_to(code)) for path in candidates)
         raise node.error(f"no module {'.'.join(parts)!r} in {str(code)!r} (looked for {looked})")
+    return handler
+
+
+def _node_handler(node: Node, code: Path) -> str:
+    """``module.function`` as Lambda's Node.js runtime reads it: the module may sit
+    in folders (``src/app.handler``), the function may be nested
+    (``app.handlers.viewer``), and the module is a .js, .mjs or .cjs file."""
+    handler = node.string()
+    folder, _, base = handler.rpartition("/")
+    module, dot, function = base.partition(".")
+    if not module or not dot or not function or ".." in handler:
+        raise node.error(f"a handler is module.function, like index.handler, not {handler!r}")
+    base_path = code / folder / module
+    candidates = [base_path.with_name(module + ext) for ext in _NODE_EXTENSIONS]
+    if not any(path.is_file() for path in candidates):
+        looked = ", ".join(str(path.relative_to(code)) for path in candidates[1:])
+        raise node.error(f"no module {module!r} in {str(code / folder)!r} (looked for {looked})")
     return handler
 
 

@@ -34,6 +34,7 @@ from edgesim.config.schema import (
     Listen,
     Selection,
 )
+from edgesim.config.viewers import read_viewers
 from edgesim.errors import ConfigError
 
 __all__ = ["load_config", "parse_config", "parse_listen", "parse_size", "quick_config"]
@@ -51,6 +52,7 @@ _TOP_KEYS = (
     "default_behavior",
     "functions",
     "custom_error_responses",
+    "viewers",
     "access_log",
     "inspector",
 )
@@ -206,6 +208,7 @@ def _config(root: Node, base_dir: Path) -> Config:
         custom_error_responses=read_custom_error_responses(
             top.get("custom_error_responses"), cache.error_caching_min_ttl
         ),
+        viewers=read_viewers(top.get("viewers")),
         access_log=read_access_log(top.get("access_log"), base_dir),
         inspector=read_inspector(top.get("inspector")),
     )

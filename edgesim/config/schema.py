@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from edgesim.viewer import ViewerRule
+
 __all__ = [
     "ALL_METHODS",
     "LEGACY_TTLS",
@@ -205,6 +207,23 @@ class FunctionConfig:
     concurrency: int = 1000  # execution environments (AWS: the Regional quota)
     prewarm: int = 0  # environments started up front (a simulator convenience)
     idle_timeout: float = 300.0  # seconds before an idle environment is reaped
+    # CloudFront Functions only: CPU per invocation that counts as 100% compute
+    # utilization, and the key value store file (CloudFront's import format).
+    compute_budget_ms: float = 1.0
+    key_value_store: Path | None = None
+
+    @property
+    def engine(self) -> str:
+        """The inner runtime: ``python``, ``node`` (Lambda@Edge) or ``cloudfront-js``."""
+        if self.runtime.startswith("nodejs"):
+            return "node"
+        if self.runtime.startswith("cloudfront-js-"):
+            return "cloudfront-js"
+        return "python"
+
+    @property
+    def is_cloudfront_function(self) -> bool:
+        return self.runtime.startswith("cloudfront-js-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +306,7 @@ class Config:
     functions: dict[str, FunctionConfig] = field(default_factory=dict)
     origin_groups: dict[str, OriginGroup] = field(default_factory=dict)
     custom_error_responses: dict[int, CustomErrorResponse] = field(default_factory=dict)
+    viewers: tuple[ViewerRule, ...] = ()  # simulated viewer locations (edgesim.viewer)
     access_log: AccessLogSettings | None = None
     inspector: InspectorSettings = field(default_factory=InspectorSettings)
     source: Path | None = None

@@ -50,6 +50,8 @@ class OriginConnection(BaseProtocol):
     __slots__ = (
         "_eof_deferred",
         "_head",
+        "_head_only",
+        "_idle_parser",
         "_keep_alive",
         "_last_rx",
         "_payload",
@@ -88,6 +90,8 @@ class OriginConnection(BaseProtocol):
         self._timer: asyncio.TimerHandle | None = None
         # The same parser as BaseProtocol._parser, typed loosely: it is Cython.
         self._response_parser: Any = None
+        self._idle_parser: Any = None  # kept from the last GET for the next one
+        self._head_only = False
 
     @property
     def reading_paused(self) -> bool:
@@ -112,17 +116,22 @@ class OriginConnection(BaseProtocol):
         """Begin an exchange; the future resolves to (message, payload) or an OriginError."""
         assert self._state == IDLE, "connection is busy"
         loop = self._loop
-        self._parser = self._response_parser = HttpResponseParser(
-            self,
-            loop,
-            READ_BUFFER,
-            max_line_size=_MAX_FIELD,
-            max_field_size=_MAX_FIELD,
-            max_headers=_MAX_HEADERS,
-            response_with_body=not head_only,
-            read_until_eof=True,  # a body without framing runs until the origin closes
-            auto_decompress=False,  # the edge passes bytes through untouched
-        )
+        parser = self._idle_parser
+        if parser is None or head_only:
+            parser = HttpResponseParser(
+                self,
+                loop,
+                READ_BUFFER,
+                max_line_size=_MAX_FIELD,
+                max_field_size=_MAX_FIELD,
+                max_headers=_MAX_HEADERS,
+                response_with_body=not head_only,
+                read_until_eof=True,  # a body without framing runs until the origin closes
+                auto_decompress=False,  # the edge passes bytes through untouched
+            )
+        self._idle_parser = None
+        self._parser = self._response_parser = parser
+        self._head_only = head_only
         self._head = head = loop.create_future()
         self._state = HEAD
         self._payload = None
@@ -130,7 +139,8 @@ class OriginConnection(BaseProtocol):
         self.received = 0
         self._read_timeout = read_timeout
         self._last_rx = loop.time()
-        self._timer = loop.call_at(self._last_rx + read_timeout, self._on_timer)
+        if self._timer is None:
+            self._timer = loop.call_at(self._last_rx + read_timeout, self._on_timer)
         return head
 
     def write(self, data: bytes | list[bytes]) -> None:
@@ -267,13 +277,21 @@ class OriginConnection(BaseProtocol):
         self._state = CLOSED
 
     def _complete(self) -> None:
-        """The origin sent the whole message: pool the connection or close it."""
-        self._cancel_timer()
+        """The origin sent the whole message: pool the connection or close it.
+
+        The read timer is left running (it re-arms only while an exchange is
+        in progress) and a GET's parser is kept for the next exchange: llhttp
+        starts a new message after a complete one, and a busy connection then
+        costs neither a timer nor a parser per request.
+        """
+        if not self._head_only:
+            self._idle_parser = self._response_parser
         self._parser = self._response_parser = None
         self._payload = None
         self._head = None
         if self._keep_alive and not self.closed:
             self._state = IDLE
+            self.idle_since = self._last_rx
             self.on_reusable(self)
         else:
             self._state = CLOSED

@@ -43,6 +43,11 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Framing is ours to write, whatever the pipeline forwarded.
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 _NO_BODY_STATUS = frozenset({204, 304})
+# What each header name (as spelled) is to the request head: remembered, since
+# the same few names come on every request; at most this many are kept.
+_OTHER, _FRAMING_FIELD, _HOST = 0, 1, 2
+_NAME_KINDS: dict[str, int] = {}
+_NAME_KINDS_LIMIT = 1024
 
 Key = tuple[str, str, int]
 
@@ -79,8 +84,9 @@ class HttpOriginClient:
         Raises OriginDnsError, OriginConnectError (after all attempts),
         OriginTimeout (no head within read_timeout; GET and HEAD are tried
         up to connection_attempts times, as CloudFront does), OriginInvalidResponse
-        (not HTTP) or OriginReadError (closed before a head). The body, if
-        any, is an ``OriginBody`` that raises OriginReadError if cut off.
+        (not HTTP) or OriginReadError (closed before a head). The body is
+        ``bytes`` when it arrived whole with the head, else an ``OriginBody``
+        that raises OriginReadError if cut off.
         """
         if self._closed:
             raise RuntimeError("HttpOriginClient is closed")
@@ -116,17 +122,16 @@ class HttpOriginClient:
         )
         if request.method == "HEAD" or status in _NO_BODY_STATUS:
             return Response(status=status, headers=headers, reason=message.reason)
+        if payload.is_eof():
+            # The whole body came with the head (the usual case for small
+            # objects) and the connection is pooled already: hand over bytes.
+            return Response(status, headers, payload.read_nowait(), message.reason)
         length: int | None = None
         if not message.chunked:
             content_length = message.headers.get("Content-Length")
             if content_length is not None:
                 length = int(content_length)
-        return Response(
-            status=status,
-            headers=headers,
-            body=OriginBody(conn, payload, length),
-            reason=message.reason,
-        )
+        return Response(status, headers, OriginBody(conn, payload, length), message.reason)
 
     async def close(self) -> None:
         """Close idle connections; busy ones close when their exchange ends."""
@@ -161,10 +166,9 @@ class HttpOriginClient:
         if len(idle) >= self._max_idle:
             conn.close()
             return
-        loop = asyncio.get_running_loop()
-        conn.idle_since = loop.time()
-        idle.append(conn)
+        idle.append(conn)  # its idle_since is the time it last heard from the origin
         if self._reaper is None:
+            loop = asyncio.get_running_loop()
             self._reaper = loop.call_later(min(1.0, self._keepalive), self._reap, loop)
 
     def _reap(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -271,11 +275,18 @@ def _render_head(origin: CustomOrigin, request: Request) -> bytes:
         target += "?" + request.query
     lines = [f"{request.method} {target} HTTP/1.1\r\n"]
     has_host = False
-    for name, value in request.headers:
-        lower = name.lower()
-        if lower in _FRAMING:
+    kinds = _NAME_KINDS
+    for name, value in request.headers.fields:
+        kind = kinds.get(name)
+        if kind is None:
+            lower = name.lower()
+            kind = _FRAMING_FIELD if lower in _FRAMING else _HOST if lower == "host" else _OTHER
+            if len(kinds) < _NAME_KINDS_LIMIT:
+                kinds[name] = kind
+        if kind == _FRAMING_FIELD:
             continue
-        has_host = has_host or lower == "host"
+        if kind == _HOST:
+            has_host = True
         lines.append(f"{name}: {value}\r\n")
     if not has_host:  # HTTP/1.1 requires it; the pipeline normally sets it
         port = "" if origin.port == (443 if origin.scheme == "https" else 80) else f":{origin.port}"

@@ -9,11 +9,17 @@ so a cold start costs one ``fork`` plus the function's own module import:
 that import is what Lambda reports as Init Duration.
 
 The forked worker enters its sandbox (``limits.enter_sandbox``), points fds 1
-and 2 at the output pipe the proxy reads, and hands over to ``runtime.serve``.
+and 2 at the output pipe the proxy reads, and hands over to its inner
+runtime: ``runtime.serve`` for Python; for Node.js it execs ``node`` on
+``node_runtime.js``, which speaks the same protocol on the inherited channel
+(the sandbox, being process state, survives the exec); for CloudFront
+Functions ``cff_runtime.serve`` (which the zygote preloads when asked, so
+that the JavaScript engine is in memory before the fork).
 The zygote reaps its workers and reports each exit status to the proxy, which
 turns it into Lambda's ``Runtime exited with error: ...`` messages.
 
-Standard library, ``protocol``, ``limits`` and ``runtime`` only.
+Standard library, ``protocol``, ``limits`` and ``runtime`` only (and
+``cff_runtime`` with its engine, for CloudFront Functions).
 """
 
 from __future__ import annotations
@@ -34,8 +40,15 @@ from . import limits, protocol, runtime
 __all__ = ["main"]
 
 
-def main(control_fd: int) -> NoReturn:
+_NODE_RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_runtime.js")
+
+
+def main(control_fd: int, engine: str = "python") -> NoReturn:
     """Run the zygote on the ``SOCK_SEQPACKET`` control socket ``control_fd``."""
+    if engine == "cloudfront-js":
+        import importlib
+
+        importlib.import_module(f"{__package__}.cff_runtime")
     _Zygote(control_fd).serve()
 
 
@@ -180,10 +193,26 @@ def _run_worker(spec: limits.Sandbox, channel_fd: int, output_fd: int, zygote_pi
     base = [p for p in sys.path if p and not p.startswith(spec["task_root"])]
     sys.path[:] = [spec["task_root"], *base]
     sys.dont_write_bytecode = True
+    # Preloaded by the zygote for CloudFront Functions; kept before edgesim's
+    # modules leave sys.modules (a re-import would load the whole proxy).
+    cff = sys.modules.get(f"{__package__}.cff_runtime")
     for name in [m for m in sys.modules if m == "edgesim" or m.startswith("edgesim.")]:
         del sys.modules[name]
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
         tempfile.tempdir = None  # type: ignore[attr-defined]  # recomputed from TMPDIR
+    if spec["engine"] == "node":
+        os.set_inheritable(channel_fd, True)
+        argv = [spec["node"], _NODE_RUNTIME, spec["handler"], str(channel_fd), spec["arn"]]
+        try:
+            os.execve(spec["node"], argv, os.environ)
+        except OSError as exc:
+            print(f"cannot run {spec['node']}: {exc}", file=sys.stderr)
+            return 127
     channel = protocol.BlockingChannel(socket.socket(fileno=channel_fd))
+    if spec["engine"] == "cloudfront-js":
+        if cff is None:
+            print("the zygote did not preload the CloudFront Functions runtime", file=sys.stderr)
+            return 1
+        return int(cff.serve(channel, spec["options"]))
     return runtime.serve(channel, spec["handler"], spec["arn"], tmp)

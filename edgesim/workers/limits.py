@@ -33,7 +33,7 @@ import signal
 import sys
 import time
 import uuid
-from typing import TypedDict
+from typing import Any, TypedDict
 
 __all__ = [
     "FILE_DESCRIPTORS",
@@ -68,6 +68,11 @@ class Sandbox(TypedDict):
     tmp_dir: str  # this environment's private /tmp folder
     nproc: int  # RLIMIT_NPROC
     arn: str  # context.invoked_function_arn
+    # The inner runtime: "python" (runtime.serve), "node" (node_runtime.js on the
+    # ``node`` executable) or "cloudfront-js" (cff_runtime.serve, ``options``).
+    engine: str
+    node: str  # the node executable, for "node"
+    options: dict[str, Any]  # engine settings (CloudFront Functions: code, budget...)
 
 
 def lambda_environment(
@@ -82,15 +87,17 @@ def lambda_environment(
     log_stream: str,
     version: str = "1",
     initialization_type: str = "on-demand",
+    node: bool = False,
 ) -> dict[str, str]:
     """The variables a Lambda function sees, and nothing of the proxy's own.
 
     Names and values from "Defined runtime environment variables" (Lambda
     Developer Guide, configuration-envvars.md). Lambda@Edge allows no variables
     of one's own (lambda-at-edge-function-restrictions.html), so there are none.
+    A Node.js function gets ``NODE_PATH`` (the task root) instead of ``PYTHONPATH``.
     """
     bindir = os.path.dirname(sys.executable)
-    return {
+    env = {
         "_HANDLER": handler,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
@@ -108,6 +115,10 @@ def lambda_environment(
         "PYTHONPATH": task_root,
         "TZ": ":UTC",
     }
+    if node:
+        del env["PYTHONPATH"]
+        env["NODE_PATH"] = task_root
+    return env
 
 
 def log_stream_name(version: str = "1", now: float | None = None) -> str:
@@ -137,10 +148,27 @@ def preload() -> None:
 
 
 def sandbox_spec(
-    env: dict[str, str], *, task_root: str, handler: str, tmp_dir: str, nproc: int, arn: str
+    env: dict[str, str],
+    *,
+    task_root: str,
+    handler: str,
+    tmp_dir: str,
+    nproc: int,
+    arn: str,
+    engine: str = "python",
+    node: str = "",
+    options: dict[str, Any] | None = None,
 ) -> Sandbox:
     return Sandbox(
-        env=env, task_root=task_root, handler=handler, tmp_dir=tmp_dir, nproc=nproc, arn=arn
+        env=env,
+        task_root=task_root,
+        handler=handler,
+        tmp_dir=tmp_dir,
+        nproc=nproc,
+        arn=arn,
+        engine=engine,
+        node=node,
+        options=options or {},
     )
 
 
@@ -154,6 +182,8 @@ def enter_sandbox(spec: Sandbox, zygote_pid: int) -> str:
     os.setsid()
     _die_with_parent(zygote_pid)
     needed = [spec["task_root"], sys.prefix, sys.exec_prefix, *sys.path]
+    if spec["engine"] == "node":  # exec'd after the mount: keep node and its runtime visible
+        needed += [spec["node"], os.path.dirname(os.path.abspath(__file__))]
     tmp = _private_tmp(spec["tmp_dir"], needed)
     env = dict(spec["env"])
     if tmp != "/tmp":

@@ -49,6 +49,7 @@ _SIGNAL_NAMES: dict[int, str] = {
     signal.SIGSYS: "bad system call",
     signal.SIGTERM: "terminated",
     signal.SIGTRAP: "trace/breakpoint trap",
+    signal.SIGVTALRM: "virtual timer expired",
     signal.SIGXCPU: "CPU time limit exceeded",
     signal.SIGXFSZ: "file size limit exceeded",
 }

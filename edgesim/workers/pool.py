@@ -17,6 +17,14 @@ lambda-concurrency.md; Lambda@Edge quotas in cloudfront-semantics.md section 4):
   broke the protocol is killed and never reused; the next invocation gets a
   new one. An environment whose module import failed is discarded too.
 
+A CloudFront Function (``config.is_cloudfront_function``) runs in the same
+kind of environment, with the QuickJS runtime (``cff_runtime``) inside. Its
+results carry compute utilization; when it keeps running over its compute
+budget (``CLOUDFRONT_FUNCTION_LIMITS.throttle_after_overruns`` runs in a
+row) it is throttled for ``throttle_seconds``: invocations come back
+``throttled`` without running. Its logs are CloudFront's (``<id> START
+DistributionID: ...``), in ``/aws/cloudfront/function/<name>``.
+
 Function faults come back as ``InvokeResult`` values, never as exceptions.
 """
 
@@ -32,10 +40,18 @@ from pathlib import Path
 from typing import Any
 
 from ..config.schema import FunctionConfig
+from ..hooks import CLOUDFRONT_FUNCTION_LIMITS
 from . import logs
 from .limits import lambda_environment, log_stream_name, nproc_cap, sandbox_spec
 from .process import Outcome, WorkerProcess
-from .result import InvokeResult, build_result, new_request_id, output_lines, throttled
+from .result import (
+    InvokeResult,
+    build_cloudfront_result,
+    build_result,
+    new_request_id,
+    output_lines,
+    throttled,
+)
 from .spawner import Spawner, SpawnError
 from .watchdog import Watchdog
 
@@ -61,12 +77,25 @@ class FunctionPool:
     ) -> None:
         self.config = config
         self.region = region
-        # Lambda@Edge replicas are named for us-east-1 wherever they run.
+        # Lambda@Edge replicas are named for us-east-1 wherever they run; CloudFront
+        # Functions log to /aws/cloudfront/function/<name> (edge-functions-logs.md).
         self.function_name = f"us-east-1.{config.name}"
+        self._cloudfront = config.is_cloudfront_function
+        if self._cloudfront:
+            self.function_name = config.name
         self.arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{self.function_name}:{VERSION}"
-        self._task_root = str(Path(config.code).resolve())
-        self._log = logs.LogGroup(Path(log_dir) / f"{self.function_name}.log") if log_dir else None
-        self._spawner = Spawner()
+        code = Path(config.code).resolve()
+        # A CloudFront Function is one file; its folder is the working directory.
+        self._task_root = str(code.parent if config.is_cloudfront_function else code)
+        self._node = ""
+        if config.engine == "node":
+            self._node = shutil.which("node") or "node"
+        log_file = f"cloudfront-function.{config.name}.log" if self._cloudfront else None
+        log_file = log_file or f"{self.function_name}.log"
+        self._log = logs.LogGroup(Path(log_dir) / log_file) if log_dir else None
+        self._overruns = 0  # CloudFront Functions: runs in a row over the compute budget
+        self._throttled_until = 0.0
+        self._spawner = Spawner(config.engine)
         self._watchdog = Watchdog()
         self._idle: list[WorkerProcess] = []  # a stack: most recently used last
         self._envs: set[WorkerProcess] = set()
@@ -99,6 +128,9 @@ class FunctionPool:
         request_id = new_request_id()
         limit = self.config.timeout if timeout is None else timeout
         init: Outcome | None = None
+        if self._cloudfront and time.monotonic() < self._throttled_until:
+            self._counts["throttles"] += 1
+            return throttled(request_id)
         if self._idle:
             worker = self._idle.pop()
         elif self._slots >= self.config.concurrency:
@@ -200,6 +232,7 @@ class FunctionPool:
             log_stream=log_stream_name(VERSION),
             version=VERSION,
             initialization_type=initialization_type,
+            node=cfg.engine == "node",
         )
         spec = sandbox_spec(
             env,
@@ -208,6 +241,9 @@ class FunctionPool:
             tmp_dir=tmp_dir,
             nproc=self._nproc,
             arn=self.arn,
+            engine=cfg.engine,
+            node=self._node,
+            options=self._engine_options(),
         )
         try:
             worker = await self._spawner.spawn(spec, memory_mb=cfg.memory, watchdog=self._watchdog)
@@ -227,6 +263,21 @@ class FunctionPool:
         if init.kind == "ok":
             self._inits.append(init.duration_ms)
         return worker, init
+
+    def _engine_options(self) -> dict[str, Any]:
+        """What the CloudFront Functions runtime needs: code, budget, key value store."""
+        cfg = self.config
+        if not self._cloudfront:
+            return {}
+        limits = CLOUDFRONT_FUNCTION_LIMITS
+        budget = cfg.compute_budget_ms
+        return {
+            "code": str(Path(cfg.code).resolve()),
+            "runtime": cfg.runtime,
+            "budget_ms": budget,
+            "stop_ms": max(budget * limits.stop_after_budgets, limits.min_stop_ms),
+            "kvs": str(cfg.key_value_store) if cfg.key_value_store else None,
+        }
 
     async def _prewarm(self) -> None:
         worker, init = await self._create("provisioned-concurrency")
@@ -284,6 +335,18 @@ class FunctionPool:
 
     # -- results -------------------------------------------------------------
 
+    def _watch_budget(self, result: InvokeResult) -> None:
+        """Throttle a CloudFront Function that keeps running over its compute budget."""
+        limits = CLOUDFRONT_FUNCTION_LIMITS
+        if result.kind == "ok" and (result.compute_utilization or 0) < 100:
+            self._overruns = 0
+            return
+        if result.compute_utilization is not None and result.compute_utilization >= 100:
+            self._overruns += 1
+        if self._overruns >= limits.throttle_after_overruns:
+            self._overruns = 0
+            self._throttled_until = time.monotonic() + limits.throttle_seconds
+
     def _finish(
         self,
         request_id: str,
@@ -294,15 +357,19 @@ class FunctionPool:
         failed_init: bool = False,
     ) -> InvokeResult:
         """Count, log and return one invocation's result."""
-        result = build_result(
-            request_id,
-            outcome,
-            init=init,
-            limit=limit,
-            memory_mb=self.config.memory,
-            version=VERSION,
-            failed_init=failed_init,
-        )
+        if self._cloudfront:
+            result = build_cloudfront_result(request_id, outcome)
+            self._watch_budget(result)
+        else:
+            result = build_result(
+                request_id,
+                outcome,
+                init=init,
+                limit=limit,
+                memory_mb=self.config.memory,
+                version=VERSION,
+                failed_init=failed_init,
+            )
         self._counts["invocations"] += 1
         if result.kind != "ok":
             self._counts["errors"] += 1

@@ -60,6 +60,9 @@ class Outcome:
     reason: str = ""  # what was wrong, for ``invalid``
     output: bytes = b""
     dropped: int = 0  # output bytes over OUTPUT_CAP
+    # CloudFront Functions: compute utilization (0-100) and the run's log lines.
+    compute: int | None = None
+    lines: list[str] | None = None
 
 
 class WorkerProcess:
@@ -229,15 +232,38 @@ class WorkerProcess:
             # Over the limit between two samples: the kernel would have killed it.
             self.kill()
             return self._take(Outcome("oom", duration_ms=duration, rss_kb=rss_kb))
+        compute, lines = msg.get("compute"), msg.get("logs")
+        if (compute is not None or lines is not None) and (
+            not isinstance(compute, int) or not isinstance(lines, list)
+        ):
+            self._broken = True
+            self.kill()
+            return self._take(Outcome("invalid", reason="bad compute or logs in reply"))
         if kind == "init_error" or "error" in msg:
             error = msg.get("error")
             if not isinstance(error, dict):
                 self._broken = True
                 self.kill()
                 return self._take(Outcome("invalid", reason="error is not an object"))
-            return self._take(Outcome("error", error=error, duration_ms=duration, rss_kb=rss_kb))
+            return self._take(
+                Outcome(
+                    "error",
+                    error=error,
+                    duration_ms=duration,
+                    rss_kb=rss_kb,
+                    compute=compute,
+                    lines=lines,
+                )
+            )
         return self._take(
-            Outcome("ok", payload=msg.get("payload"), duration_ms=duration, rss_kb=rss_kb)
+            Outcome(
+                "ok",
+                payload=msg.get("payload"),
+                duration_ms=duration,
+                rss_kb=rss_kb,
+                compute=compute,
+                lines=lines,
+            )
         )
 
     async def _crashed(self, started: float) -> Outcome:

@@ -12,13 +12,21 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import logs
 from .process import OUTPUT_CAP, Outcome
 
-__all__ = ["InvokeResult", "build_result", "new_request_id", "output_lines", "throttled"]
+__all__ = [
+    "InvokeResult",
+    "build_cloudfront_result",
+    "build_result",
+    "new_request_id",
+    "output_lines",
+    "throttled",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +42,8 @@ class InvokeResult:
     max_memory_mb: int
     init_duration_ms: float | None  # on a cold start: the module import
     logs: tuple[str, ...]  # START, the function's output, END, REPORT (+ platform errors)
+    # CloudFront Functions: the run's CPU as a percentage of its budget, 0-100.
+    compute_utilization: int | None = None
 
 
 def new_request_id() -> str:
@@ -124,6 +134,40 @@ def _error(request_id: str, outcome: Outcome, limit: float) -> dict[str, Any] | 
             ),
         }
     return None
+
+
+def build_cloudfront_result(request_id: str, outcome: Outcome) -> InvokeResult:
+    """A CloudFront Function's run: its own log lines (``<id> START DistributionID: ...``,
+    each ``console.log``, ``<id> END``; functions-logs, edge-functions-logs.md) and its
+    compute utilization. A run the worker could not report (stopped, crashed) gets
+    one platform line saying why."""
+    kind = outcome.kind
+    error = _error(request_id, outcome, 0.0) if kind != "error" else outcome.error
+    lines = list(outcome.lines or []) + output_lines(outcome)
+    status = outcome.status
+    signalled = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else 0
+    if kind == "crash" and signalled == signal.SIGVTALRM:  # cff_runtime's CPU stop
+        error = {
+            "errorType": "FunctionExecutionError",
+            "errorMessage": "The function ran far past its compute budget and was stopped",
+        }
+    if kind not in ("ok", "error") and error is not None:
+        lines.append(f"[edgesim] {error['errorType']}: {error['errorMessage']}")
+    compute = outcome.compute
+    if compute is None:
+        compute = 100 if kind in ("timeout", "crash", "oom") else 0
+    return InvokeResult(
+        kind=kind,
+        payload=outcome.payload if kind == "ok" else None,
+        error=error,
+        request_id=request_id,
+        duration_ms=outcome.duration_ms,
+        billed_ms=0,  # CloudFront Functions bill per invocation, not per duration
+        max_memory_mb=math.ceil(outcome.rss_kb / 1024),
+        init_duration_ms=None,
+        logs=tuple(lines),
+        compute_utilization=compute,
+    )
 
 
 def output_lines(outcome: Outcome) -> list[str]:

@@ -43,7 +43,7 @@ for name in ("edgesim", "edgesim.workers"):
     package.__path__ = [root + "/" + name.replace(".", "/")]
     sys.modules[name] = package
 from edgesim.workers.bootstrap import main
-main(int(sys.argv[2]))
+main(int(sys.argv[2]), sys.argv[3])
 """
 _ROOT = str(Path(__file__).resolve().parents[2])
 _PIPE_SIZE = 1 << 20  # fewer wake-ups when a function prints a lot
@@ -57,7 +57,8 @@ class SpawnError(Exception):
 class Spawner:
     """One zygote process and the workers it forked."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: str = "python") -> None:
+        self._engine = engine  # the zygote preloads what this engine needs
         self._proc: asyncio.subprocess.Process | None = None
         self._sock: socket.socket | None = None
         self._hello: asyncio.Future[int] | None = None
@@ -85,6 +86,7 @@ class Spawner:
                     _LAUNCHER,
                     _ROOT,
                     str(theirs.fileno()),
+                    self._engine,
                     pass_fds=(theirs.fileno(),),
                     env={},
                     stdin=subprocess.DEVNULL,
