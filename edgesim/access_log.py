@@ -18,7 +18,9 @@ Choices where CloudFront's behavior does not carry over to one local file:
 - Lines are in the order requests finished (CloudFront promises no order).
 - ``cs(Host)`` is the distribution's domain name and ``x-edge-location`` its
   ``pop``; ``cs-protocol`` is ``http`` and the TLS fields ``-`` (the edge
-  listens on plain HTTP).
+  listens on plain HTTP), unless the viewer simulation (edgesim.viewer) made
+  the viewer an HTTPS one: then ``https`` and its simulated version and
+  cipher. ``c-ip`` is the simulated viewer's address when there is one.
 - ``cs-bytes`` counts the request body by its Content-Length (a chunked
   upload counts its head only).
 - A response cut off (the viewer went away, or the origin broke off)
@@ -161,6 +163,13 @@ def log_line(
             range_start, range_end = match.groups()
     body = viewer.body
     body_bytes = len(body) if isinstance(body, bytes) else (body.length or 0) if body else 0
+    # A simulated HTTPS viewer (edgesim.viewer) logs its protocol and cipher.
+    tls = getattr(getattr(ex.viewer, "location", None), "tls", None)
+    protocol, ssl_protocol, ssl_cipher = "http", "-", "-"
+    if tls:
+        protocol = "https"
+        ssl_protocol, _, rest = tls.partition(":")
+        ssl_cipher = rest.partition(":")[0] or "-"
     fields = (
         date,
         hms,
@@ -178,12 +187,12 @@ def log_line(
         result,
         ex.request_id,
         encode_field(headers.get("host")),
-        "http",
+        protocol,
         str(ex.bytes_in + body_bytes),
         f"{finished - ex.started:.3f}",
         encode_field(headers.get("x-forwarded-for")),
-        "-",
-        "-",
+        encode_field(ssl_protocol),
+        encode_field(ssl_cipher),
         ex.result_type,
         f"HTTP/{viewer.http_version}",
         "-",

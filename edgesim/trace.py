@@ -17,6 +17,7 @@ only memory of it (the access log is the durable record).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from edgesim.explain import cache_decision, why_not_run
 from edgesim.hooks import EventType
 from edgesim.models import Exchange, Request, Response
 from edgesim.triggers import HookRun
+from edgesim.viewer import Viewer
 
 __all__ = ["TraceRing", "iso_time", "summary", "trace", "wall_time"]
 
@@ -141,8 +143,21 @@ def trace(ex: Exchange, config: Config, store: CacheStore | None = None) -> Json
             "edge_ms": _ms(max(0.0, finished - ex.started - origin_s - hooks_s)),
         },
         bytes={"received": ex.bytes_in + _body_length(viewer.body), "sent": ex.bytes_out},
+        simulated_viewer=_viewer_json(ex.viewer),
         notes=list(ex.notes),
     )
+    return out
+
+
+def _viewer_json(viewer: object) -> Json | None:
+    """Where the viewer simulation (edgesim.viewer) put this viewer, if it did."""
+    if not isinstance(viewer, Viewer):
+        return None
+    out: Json = {"ip": viewer.ip, "port": viewer.port, "rule": viewer.rule}
+    for f in dataclasses.fields(viewer.location):
+        value = getattr(viewer.location, f.name)
+        if value is not None:
+            out[f.name] = value
     return out
 
 
@@ -242,6 +257,8 @@ def _fired(ex: Exchange, run: HookRun) -> Json:
             None if result.init_duration_ms is None else round(result.init_duration_ms, 3)
         ),
         "max_memory_mb": result.max_memory_mb,
+        # CloudFront Functions report compute utilization (0-100) instead.
+        "compute_utilization": getattr(result, "compute_utilization", None),
         "round_trip_ms": _ms(run.ended - run.started),
         "lambda_request_id": result.request_id,
         "logs": logs,

@@ -294,3 +294,24 @@ async def test_an_unwritable_log_stops_the_edge_from_starting_with_a_clear_error
 def test_field_encoding(value: str | None, encoded: str) -> None:
     """Bytes 0-32 and 127-255 and <>"#%{}|\\^~[]`' and space are %-encoded (AccessLogs.md)."""
     assert encode_field(value) == encoded
+
+
+async def test_a_simulated_https_viewer_logs_its_address_protocol_and_cipher(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    origin.reply("/geo", "g")
+    edge = await _logged_edge(make_edge, tmp_path / "geo.log")
+    await client.get(
+        f"{edge.url}/geo",
+        headers={
+            "X-Edgesim-Viewer": "ip=203.0.113.9; tls=TLSv1.3:TLS_AES_128_GCM_SHA256:fullHandshake"
+        },
+    )
+    await _flush(edge)
+    [record] = (_record(f) for f in _lines(tmp_path / "geo.log"))
+    assert record["c-ip"] == "203.0.113.9"
+    assert (record["cs-protocol"], record["ssl-protocol"], record["ssl-cipher"]) == (
+        "https",
+        "TLSv1.3",
+        "TLS_AES_128_GCM_SHA256",
+    )

@@ -389,3 +389,85 @@ async def test_a_viewer_that_leaves_before_the_answer_is_recorded(
     assert summary["status"] == 0
     assert summary["url"] == "/slow"
     del reader
+
+
+async def test_a_cloudfront_function_shows_its_change_and_compute_utilization(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient
+) -> None:
+    origin.reply("/docs/index.html", "docs")
+    code = Path(__file__).resolve().parent.parent / "functions" / "cloudfront" / "url_rewrite.js"
+    rewrite = FunctionConfig("url-rewrite", "cloudfront-js-1.0", code, "handler")
+    edge = await make_edge(
+        default=behavior(functions=(("viewer-request", FunctionAssociation("url-rewrite")),)),
+        functions={"url-rewrite": rewrite},
+    )
+    response = await client.get(f"{edge.url}/docs/")
+    assert response.text == "docs"
+    step = _stage(
+        await _trace(client, edge.admin_url, response.headers["x-amz-cf-id"]), "viewer-request"
+    )
+    assert step["function"] == "url-rewrite"
+    assert step["changes"] == [{"field": "uri", "before": "/docs/", "after": "/docs/index.html"}]
+    assert 0 <= step["compute_utilization"] <= 100
+
+
+async def test_a_simulated_viewer_is_in_the_trace(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient
+) -> None:
+    origin.reply("/geo", "g")
+    edge = await make_edge()
+    response = await client.get(
+        f"{edge.url}/geo", headers={"X-Edgesim-Viewer": "ip=203.0.113.9; country=DE; city=Berlin"}
+    )
+    trace = await _trace(client, edge.admin_url, response.headers["x-amz-cf-id"])
+    assert trace["client"]["ip"] == "203.0.113.9"
+    viewer = trace["simulated_viewer"]
+    assert (viewer["ip"], viewer["country"], viewer["city"]) == ("203.0.113.9", "DE", "Berlin")
+    assert all(name.lower() != "x-edgesim-viewer" for name, _ in trace["request"]["headers"])
+    plain = await client.get(f"{edge.url}/geo")
+    assert (await _trace(client, edge.admin_url, plain.headers["x-amz-cf-id"]))[
+        "simulated_viewer"
+    ] is None
+
+
+async def test_traces_metrics_and_the_access_log_outlive_a_reload(
+    origin: RecordingOrigin, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """The recorders belong to the edge server, which a reload keeps."""
+    from edgesim.config import load_config
+    from edgesim.reload import Reloader
+    from edgesim.service import Edge
+
+    origin.reply("/r", "r", Cache_Control="max-age=60")
+    config_file = tmp_path / "edge.yaml"
+    text = (
+        "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\naccess_log: access.log\n"
+        f"origins:\n  app: {{url: {origin.url}}}\n"
+        "default_behavior: {origin: app, cache: {min_ttl: 0, default_ttl: TTL, max_ttl: 600}}\n"
+    )
+    config_file.write_text(text.replace("TTL", "60"))
+    edge = Edge(load_config(config_file))
+    await edge.start()
+    try:
+        reloader = Reloader(edge, lambda: load_config(config_file))
+        before = await client.get(f"{edge.url}/r")
+        config_file.write_text(text.replace("TTL", "30"))
+        assert (await reloader.reload()).applied
+        after = await client.get(f"{edge.url}/r")
+        listed = (await client.get(f"{edge.admin_url}/requests")).json()["requests"]
+        assert [r["id"] for r in listed] == [
+            after.headers["x-amz-cf-id"],
+            before.headers["x-amz-cf-id"],
+        ]
+        metrics = (await client.get(f"{edge.admin_url}/metrics")).text
+        assert 'edgesim_requests_total{status="200",x_cache="Miss from cloudfront"} 1.0' in metrics
+        assert 'edgesim_requests_total{status="200",x_cache="Hit from cloudfront"} 1.0' in metrics
+        assert edge.server.access_log is not None
+        await edge.server.access_log.flush()
+        lines = (tmp_path / "access.log").read_text().splitlines()[2:]
+        assert [line.split("\t")[14] for line in lines] == [
+            before.headers["x-amz-cf-id"],
+            after.headers["x-amz-cf-id"],
+        ]
+    finally:
+        await edge.stop(grace=1.0)

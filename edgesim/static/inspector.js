@@ -157,7 +157,8 @@ function hookStep(step) {
       ["duration", `${step.duration_ms.toFixed(2)} ms (billed ${step.billed_ms} ms)`],
       ["cold start", step.init_duration_ms === null ? "no (warm)" : `yes, Init Duration ${step.init_duration_ms.toFixed(2)} ms`],
       ["round trip", `${step.round_trip_ms.toFixed(2)} ms at the edge`],
-      ["max memory", `${step.max_memory_mb} MB`],
+      ["max memory", step.compute_utilization === null ? `${step.max_memory_mb} MB` : null],
+      ["compute utilization", step.compute_utilization === null ? null : `${step.compute_utilization} of 100`],
       ["failure", step.failure],
     ]),
   );
@@ -245,6 +246,7 @@ function renderTrace(t) {
       ["request id", t.id],
       ["time", t.time],
       ["client", `${t.client.ip}:${t.client.port} HTTP/${t.http_version}`],
+      ["simulated viewer", t.simulated_viewer ? Object.entries(t.simulated_viewer).filter(([k, v]) => v !== null && k !== "port").map(([k, v]) => `${k}=${v}`).join(", ") : null],
       ["result", `${t.result_type} (${t.detailed_result_type})`],
       ["timings", `first byte ${timings.first_byte_ms} ms \u00b7 origin ${timings.origin_ms} ms \u00b7 functions ${timings.functions_ms} ms \u00b7 edge ${timings.edge_ms} ms`],
       ["bytes", `${t.bytes.received} in, ${t.bytes.sent} out`],
