@@ -21,8 +21,9 @@ Choices where CloudFront's behavior does not carry over to one local file:
   listens on plain HTTP), unless the viewer simulation (edgesim.viewer) made
   the viewer an HTTPS one: then ``https`` and its simulated version and
   cipher. ``c-ip`` is the simulated viewer's address when there is one.
-- ``cs-bytes`` counts the request body by its Content-Length (a chunked
-  upload counts its head only).
+- ``cs-bytes`` is the request line and header fields as received (less the
+  viewer simulation's own header, which the edge removes first) and the body
+  by its Content-Length (a chunked upload counts its head only).
 - A response cut off (the viewer went away, or the origin broke off)
   logs ``x-edge-result-type`` ``Error`` with the result the response had as
   ``x-edge-response-result-type``, as CloudFront does; status ``000`` if the
@@ -188,7 +189,7 @@ def log_line(
         ex.request_id,
         encode_field(headers.get("host")),
         protocol,
-        str(ex.bytes_in + body_bytes),
+        str(viewer.head_size() + body_bytes),
         f"{finished - ex.started:.3f}",
         encode_field(headers.get("x-forwarded-for")),
         encode_field(ssl_protocol),

@@ -13,6 +13,7 @@ negotiation) is prometheus_client's.
 Metrics:
 
     edgesim_requests_total{status, x_cache}              viewer requests answered
+    edgesim_requests_cut_off_total{status, x_cache}      ... cut off before the last byte
     edgesim_origin_responses_total{origin, status}       origin fetches that got an answer
     edgesim_origin_errors_total{origin, error}           ... that did not (OriginConnectError ...)
     edgesim_origin_latency_seconds{origin}               histogram: until the response head
@@ -97,8 +98,10 @@ class EdgeMetrics:
     """What the edge counts; owned by the EdgeServer, so it outlives config reloads."""
 
     def __init__(self) -> None:
-        # (status, X-Cache, result type) -> requests; the server increments it itself.
-        self.requests: dict[tuple[int, str, str], int] = {}
+        # (status, X-Cache) -> requests; the server increments it itself. Of those,
+        # the ones cut off before the whole response was sent.
+        self.requests: dict[tuple[int, str], int] = {}
+        self.cut_off: dict[tuple[int, str], int] = {}
         self.origin_responses: dict[tuple[str, int], int] = {}
         self.origin_errors: dict[tuple[str, str], int] = {}
         self.origin_latency: dict[str, Histogram] = {}
@@ -109,19 +112,22 @@ class EdgeMetrics:
         self.durations: dict[str, Histogram] = {}
         self.init_durations: dict[str, Histogram] = {}
 
-    def observe(self, ex: Exchange) -> None:
-        """Count the origin fetches and function runs of one answered exchange."""
+    def observe(self, ex: Exchange, key: tuple[int, str]) -> None:
+        """Count the origin fetches and function runs of one answered exchange, and
+        whether it was cut off; ``key`` is its (status, X-Cache) as counted."""
+        if ex.aborted:
+            self.cut_off[key] = self.cut_off.get(key, 0) + 1
         for origin, _sent, started, ended, status, outcome in ex.origin_fetches:
             name = origin.name
             if isinstance(outcome, EdgeError):
-                key = (name, outcome.detailed_result_type)
-                self.origin_errors[key] = self.origin_errors.get(key, 0) + 1
+                ekey = (name, outcome.detailed_result_type)
+                self.origin_errors[ekey] = self.origin_errors.get(ekey, 0) + 1
             else:
                 rkey = (name, status)
                 self.origin_responses[rkey] = self.origin_responses.get(rkey, 0) + 1
-            latency = self.origin_latency.get(name) or self.origin_latency.setdefault(
-                name, Histogram()
-            )
+            latency = self.origin_latency.get(name)
+            if latency is None:
+                latency = self.origin_latency[name] = Histogram()
             latency.observe(ended - started)
         for run in ex.hook_runs:
             function, result = run.function, run.result
@@ -131,24 +137,30 @@ class EdgeMetrics:
                 continue
             self.invocations[key2] = self.invocations.get(key2, 0) + 1
             if isinstance(run.returned, EdgeError):
-                ekey = (function, run.event.value, run.outcome)
-                self.function_errors[ekey] = self.function_errors.get(ekey, 0) + 1
-            durations = self.durations.get(function) or self.durations.setdefault(
-                function, Histogram()
-            )
+                fkey = (function, run.event.value, run.outcome)
+                self.function_errors[fkey] = self.function_errors.get(fkey, 0) + 1
+            durations = self.durations.get(function)
+            if durations is None:
+                durations = self.durations[function] = Histogram()
             durations.observe(result.duration_ms / 1000)
             if result.init_duration_ms is not None:
                 self.cold_starts[function] = self.cold_starts.get(function, 0) + 1
-                inits = self.init_durations.get(function) or self.init_durations.setdefault(
-                    function, Histogram()
-                )
+                inits = self.init_durations.get(function)
+                if inits is None:
+                    inits = self.init_durations[function] = Histogram()
                 inits.observe(result.init_duration_ms / 1000)
 
     def by_result_type(self) -> dict[str, int]:
         """Requests per access-log result type (``Hit``, ``Miss``, ``Error``, ...)."""
         out: dict[str, int] = {}
-        for (_status, _x_cache, result), count in self.requests.items():
-            out[result] = out.get(result, 0) + count
+        for key, count in self.requests.items():
+            # X-Cache is "<result type> from cloudfront"; a cut-off response logs Error.
+            result = key[1].partition(" ")[0]
+            cut = self.cut_off.get(key, 0)
+            if count > cut:
+                out[result] = out.get(result, 0) + count - cut
+            if cut:
+                out["Error"] = out.get("Error", 0) + cut
         return out
 
 
@@ -189,14 +201,17 @@ class EdgeCollector:
     def collect(self) -> Iterator[Metric]:
         edge = self._edge
         m = edge.metrics
-        requests: dict[tuple[int, str], int] = {}
-        for (status, x_cache, _result), count in m.requests.items():
-            requests[(status, x_cache)] = requests.get((status, x_cache), 0) + count
         yield _counter(
             "edgesim_requests",
             "Viewer requests answered, by status and X-Cache (status 0: the viewer left first).",
             ["status", "x_cache"],
-            requests,
+            m.requests,
+        )
+        yield _counter(
+            "edgesim_requests_cut_off",
+            "Of those, responses cut off before their last byte (viewer or origin went away).",
+            ["status", "x_cache"],
+            m.cut_off,
         )
         yield _counter(
             "edgesim_origin_responses",

@@ -164,6 +164,12 @@ class Request:
     def target(self) -> str:
         return f"{self.path}?{self.query}" if self.query else self.path
 
+    def head_size(self) -> int:
+        """Bytes of the request line and header fields on the wire, blank line included
+        (for logs: counted when asked, not when the request arrives)."""
+        fields = sum(len(name) + len(value) + 4 for name, value in self.headers)
+        return len(self.method) + len(self.target) + fields + 14
+
     def replace(self, **changes: Any) -> Request:
         # Spelled out: dataclasses.replace introspects the fields on every call,
         # and this runs several times per request.
@@ -235,7 +241,6 @@ class Exchange:
     started: float = 0.0  # time.perf_counter() when the pipeline took the request
     first_byte: float = 0.0  # ... when a streamed response's head was written
     finished: float = 0.0  # ... when the last byte was handed to the transport
-    bytes_in: int = 0  # request line and headers as received
     bytes_out: int = 0  # everything written to the viewer, head included
     # One tuple per origin attempt, in order: (origin, request sent, started,
     # ended, status, response headers), or for a failed attempt status 0 and

@@ -214,12 +214,8 @@ class Pipeline:
         is set and the caller awaits ``finish``. The server answers hits from
         here without a task.
         """
-        ex = Exchange(
-            request=request,
-            request_id=new_request_id(),
-            viewer_request=request,
-            started=perf_counter(),
-        )
+        ex = Exchange(request, new_request_id(), request)
+        ex.started = perf_counter()
         ex.error_page_request = error_page
         self._route(ex)
         if viewer is not None:

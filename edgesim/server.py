@@ -50,6 +50,8 @@ _MAX_URL = 8192
 _MAX_HEADERS_TOTAL = 20_480
 _NO_BODY_STATUSES = frozenset({204, 304})
 _BODY_LIMIT = 2**16  # flow-control window of the request body reader
+# A trace keeps an answered response's body up to this size (see _forget_body).
+_KEPT_BODY = 16 * 1024
 # Idle viewer connections are closed after this long; CloudFront does not
 # publish its viewer keep-alive timeout, so this is edgesim's choice.
 VIEWER_IDLE_TIMEOUT = 60.0
@@ -161,12 +163,11 @@ class _Connection(BaseProtocol):
 
     # -- requests ---------------------------------------------------------
 
-    def _request(self, message: Any, payload: StreamReader) -> tuple[Request, int]:
-        """The viewer's request, and its size on the wire without the body."""
+    def _request(self, message: Any, payload: StreamReader) -> Request:
         url = message.url
         raw = message.raw_headers
-        total = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw) + len(message.path)
-        if total > _MAX_HEADERS_TOTAL:
+        total = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)
+        if total + len(message.path) > _MAX_HEADERS_TOTAL:
             raise RequestTooLarge("request headers exceed 20,480 bytes")
         headers = Headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw])
         body: bytes | BodyStream | None = None
@@ -176,7 +177,7 @@ class _Connection(BaseProtocol):
             if (headers.get("expect") or "").lower() == "100-continue" and self.transport:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         version = message.version
-        request = Request(
+        return Request(
             method=message.method,
             path=url.raw_path,
             query=url.raw_query_string,
@@ -186,20 +187,17 @@ class _Connection(BaseProtocol):
             http_version=f"{version.major}.{version.minor}",
             body=body,
         )
-        # "GET /path HTTP/1.1\r\n", the fields, and the blank line.
-        return request, len(message.method) + total + 14
 
     def _answer_now(self, message: Any, payload: StreamReader) -> None:
         """Answer without a task when the pipeline can (cache hits, refusals);
         otherwise hand the request to this connection's task."""
         try:
-            request, size = self._request(message, payload)
+            request = self._request(message, payload)
         except EdgeError as error:
             self._refuse(error)
             return
         pipeline = self._server.pipeline
         ex = pipeline.start(request)
-        ex.bytes_in = size
         if ex.pending or ex.response is None or not isinstance(ex.response.body, bytes | None):
             self._queue.append((message, payload))
             self.pipeline = pipeline
@@ -242,13 +240,12 @@ class _Connection(BaseProtocol):
             first = None
             if ex is None:
                 try:
-                    request, size = self._request(message, payload)
+                    request = self._request(message, payload)
                 except EdgeError as error:
                     self._refuse(error)
                     return
                 self.pipeline = self._server.pipeline
                 ex = self.pipeline.start(request)
-                ex.bytes_in = size
             await self._answer(ex, message, payload)
             self._queue.popleft()
             if not payload.is_eof():
@@ -421,6 +418,24 @@ class _Connection(BaseProtocol):
         return self._busy
 
 
+def _forget_body(ex: Exchange, response: Response) -> None:
+    """Keep the answered response without its body: a trace does not show it, and
+    kept bodies (or the streams and connections behind them) would crowd the
+    memory. Only for streams and bodies over ``_KEPT_BODY``: rebuilding the
+    response costs more than keeping a small body, and a response whole from
+    the cache (it has the entry's pre-rendered head) is left alone, as the
+    entry holds its body anyway. The Content-Length it was framed with stays."""
+    headers = response.headers
+    body = response.body
+    if (
+        isinstance(body, bytes)
+        and "content-length" not in headers
+        and response.status not in _NO_BODY_STATUSES
+    ):
+        headers = headers.add("Content-Length", str(len(body)))
+    ex.response = Response(response.status, headers, None, response.reason)
+
+
 class EdgeServer:
     """The edge listener plus its pipeline. ``start`` binds; ``stop`` drains."""
 
@@ -468,27 +483,17 @@ class EdgeServer:
         """Count, trace and log one answered exchange: a few references and
         counters, nothing copied or formatted (that happens when asked)."""
         ex.finished = perf_counter()
-        if ex.aborted:
-            self._record_aborted(ex)
-            return
         response = ex.response
-        key = (response.status if response is not None else 0, ex.x_cache, ex.result_type)
+        key = (response.status if response is not None and ex.bytes_out else 0, ex.x_cache)
         requests = self._requests
         requests[key] = requests.get(key, 0) + 1
+        if response is not None and response.head is None:
+            body = response.body
+            if body is not None and (type(body) is not bytes or len(body) > _KEPT_BODY):
+                _forget_body(ex, response)
         self._trace(ex)
-        if ex.origin_fetches or ex.hook_runs:
-            self.metrics.observe(ex)
-        if self.access_log is not None:
-            self.access_log.add(ex)
-
-    def _record_aborted(self, ex: Exchange) -> None:
-        """A response cut off: counted with status 0 if its head was never sent."""
-        response = ex.response
-        status = response.status if response is not None and ex.bytes_out else 0
-        key = (status, ex.x_cache, "Error")
-        self._requests[key] = self._requests.get(key, 0) + 1
-        self._trace(ex)
-        self.metrics.observe(ex)
+        if ex.origin_fetches or ex.hook_runs or ex.aborted:
+            self.metrics.observe(ex, key)
         if self.access_log is not None:
             self.access_log.add(ex)
 

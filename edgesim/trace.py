@@ -142,7 +142,7 @@ def trace(ex: Exchange, config: Config, store: CacheStore | None = None) -> Json
             "functions_ms": _ms(hooks_s),
             "edge_ms": _ms(max(0.0, finished - ex.started - origin_s - hooks_s)),
         },
-        bytes={"received": ex.bytes_in + _body_length(viewer.body), "sent": ex.bytes_out},
+        bytes={"received": viewer.head_size() + _body_length(viewer.body), "sent": ex.bytes_out},
         simulated_viewer=_viewer_json(ex.viewer),
         notes=list(ex.notes),
     )
@@ -167,6 +167,13 @@ def _body_length(body: object) -> int:
     return getattr(body, "length", None) or 0
 
 
+def _content_length(response: Response) -> int | None:
+    if isinstance(response.body, bytes):
+        return len(response.body)
+    value = response.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
 def _request_json(ex: Exchange) -> Json:
     viewer = ex.viewer_request
     return {
@@ -183,7 +190,9 @@ def _response_json(ex: Exchange, response: Response) -> Json:
         "status": response.status,
         "reason": response.reason,
         "headers": headers_json(response.headers) + [list(f) for f in ex.edge_headers],
-        "body_bytes": _body_length(response.body),
+        # The server keeps an answered response without its body: its length is
+        # in its Content-Length (none for a chunked one).
+        "body_bytes": _content_length(response),
     }
 
 

@@ -388,6 +388,10 @@ async def test_a_viewer_that_leaves_before_the_answer_is_recorded(
     assert summary["aborted"] is True
     assert summary["status"] == 0
     assert summary["url"] == "/slow"
+    metrics = (await client.get(f"{edge.admin_url}/metrics")).text
+    cut = 'edgesim_requests_cut_off_total{status="0",x_cache="Miss from cloudfront"} 1.0'
+    assert cut in metrics
+    assert (await client.get(f"{edge.admin_url}/stats")).json()["requests"] == {"Error": 1}
     del reader
 
 
@@ -471,3 +475,27 @@ async def test_traces_metrics_and_the_access_log_outlive_a_reload(
         ]
     finally:
         await edge.stop(grace=1.0)
+
+
+async def test_a_trace_keeps_no_body_but_the_cached_objects(
+    origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient
+) -> None:
+    """Kept traces must not hold big bodies (or the streams behind them) in memory."""
+    big = b"b" * (300 * 1024)  # over the inline limit: it streams through
+    origin.reply("/big", big, Cache_Control="no-store")
+    origin.reply("/small", b"s" * (20 * 1024), Cache_Control="no-store")
+    origin.reply("/kept", "k", Cache_Control="max-age=60")
+    edge = await make_edge()
+    for path, size in (("/big", len(big)), ("/small", 20 * 1024), ("/kept", 1), ("/kept", 1)):
+        response = await client.get(f"{edge.url}{path}")
+        assert len(response.content) == size
+        ex = edge.server.traces.find(response.headers["x-amz-cf-id"])
+        assert ex is not None and ex.response is not None
+        if path == "/kept":
+            entry = ex.stored if ex.stored is not None else ex.cached
+            assert entry is not None
+            assert ex.response.body is entry.body  # type: ignore[attr-defined]
+        else:
+            assert ex.response.body is None
+        trace = await _trace(client, edge.admin_url, response.headers["x-amz-cf-id"])
+        assert trace["response"]["body_bytes"] == size
