@@ -232,7 +232,7 @@ class Exchange:
     error_page_request: bool = False  # the edge's own fetch of a custom error page
     custom_error_page: bool = False  # the response is a custom error page
     hook_runs: list[Any] = field(default_factory=list)  # what each function did
-    # The origin a viewer-request CloudFront Function chose (cloudfront-js-2.0 helpers).
+    # The origins a viewer-request CloudFront Function chose (config.schema.OriginChain).
     origin_override: Any = None
     viewer: Any = None  # the simulated viewer (edgesim.viewer.Viewer), if any
     notes: list[str] = field(default_factory=list)

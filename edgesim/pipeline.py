@@ -40,7 +40,14 @@ from edgesim.cache import (
 )
 from edgesim.codecs import ContinueRequest, GeneratedResponse, ModifiedResponse
 from edgesim.compression import choose_encoding, compress, compressed_headers
-from edgesim.config.schema import Behavior, Config, CustomErrorResponse, Origin, OriginGroup
+from edgesim.config.schema import (
+    Behavior,
+    Config,
+    CustomErrorResponse,
+    Origin,
+    OriginChain,
+    OriginGroup,
+)
 from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
 from edgesim.hooks import FUNCTION_RULES, HOOK_RULES, EventType, viewer_response_runs
@@ -161,11 +168,8 @@ class Pipeline:
         self._forwarding = {
             id(b): Forwarding.for_behavior(b, config.distribution) for b in config.all_behaviors
         }
-        # Per behavior: its origin group (or None) and the origins to try, in order.
-        self._origins = {
-            id(b): (config.origin_groups.get(b.origin), config.origin_chain(b.origin))
-            for b in config.all_behaviors
-        }
+        # Per behavior: the origins to try, in order, and when to fail over.
+        self._origins = {id(b): config.origins_for(b.origin) for b in config.all_behaviors}
         self._collapsing = {id(b) for b in config.all_behaviors if collapses_requests(b)}
         self._static_edge_headers = (
             ("Via", via_value(config.distribution)),
@@ -273,8 +277,8 @@ class Pipeline:
             # URI (lambda-event-structure.md, "uri"); a CloudFront Function's origin
             # helpers change the origin for this request only.
             ex.request = outcome.request
-            if outcome.origin is not None:
-                ex.origin_override = outcome.origin
+            if outcome.origins is not None:
+                ex.origin_override = outcome.origins
 
     def _simulate(self, ex: Exchange) -> None:
         """Where the viewer is (``edgesim.viewer``): the simulation header goes, the
@@ -368,14 +372,14 @@ class Pipeline:
         exchange was answered already (an error, or a stale object served)."""
         behavior = self._behavior(ex)
         hooks = self.triggers.of(behavior)
-        group, chain = self._origins[id(behavior)]
-        if ex.origin_override is not None:
-            group, chain = None, (ex.origin_override,)
-        if group is None or ex.request.method not in OriginGroup.FAILOVER_METHODS:
+        plan: OriginChain = ex.origin_override or self._origins[id(behavior)]
+        chain = plan.origins
+        failover = plan.failover_statuses
+        if not failover or ex.request.method not in OriginGroup.FAILOVER_METHODS:
             chain = chain[:1]
         for attempt, planned in enumerate(chain, 1):
             origin = planned
-            can_fail_over = group is not None and attempt < len(chain)
+            can_fail_over = attempt < len(chain)
             outgoing = self._forwarding[id(behavior)].origin_request(
                 ex.request, origin, ex.request_id, cacheable=key is not None
             )
@@ -412,7 +416,7 @@ class Pipeline:
                 return None
             fetched = (origin, sent, began, perf_counter(), response.status, response.headers)
             ex.origin_fetches += (fetched,)
-            if can_fail_over and group is not None and response.status in group.failover_statuses:
+            if can_fail_over and response.status in failover:
                 ex.notes.append(f"failover after status {response.status}")
                 await close_body(response.body)
                 continue

@@ -22,7 +22,7 @@ from typing import Any
 
 from edgesim.codecs import ContinueRequest, Outcome, apply_result, build_event
 from edgesim.codecs import cloudfront_function as cff
-from edgesim.codecs.origin_change import changed_origin
+from edgesim.codecs.origin_change import changed_origins
 from edgesim.config.schema import Behavior, Config, FunctionAssociation, Origin
 from edgesim.errors import (
     EdgeError,
@@ -182,9 +182,9 @@ class Triggers:
                 )
                 change = result.payload.get("origin")
                 if change is not None and isinstance(outcome, ContinueRequest):
-                    chain = self._config.origin_chain(ex.behavior.origin)
-                    origin = changed_origin(change, chain[0], self._config.origins)
-                    outcome = ContinueRequest(outcome.request, origin)
+                    current = self._config.origins_for(ex.behavior.origin)
+                    origins = changed_origins(change, current, self._config)
+                    outcome = ContinueRequest(outcome.request, None, origins)
             except FunctionValidationError as invalid:
                 outcome = invalid
         label = outcome.result_type if isinstance(outcome, EdgeError) else type(outcome).__name__

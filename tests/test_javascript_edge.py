@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from edgesim.config import load_config
-from edgesim.config.schema import CustomOrigin, FunctionConfig, Listen
+from edgesim.config.schema import CacheSettings, CustomOrigin, FunctionConfig, Listen
 from edgesim.service import Edge
 from edgesim.testfunction import run_test_function
 from tests.conftest import EdgeFactory, RecordingOrigin, behavior
@@ -372,3 +372,147 @@ async def test_origin_helpers_change_the_origin_for_that_request(
     plain = await client.get(f"{edge.url}/x")
     assert picked.text == "from the updated origin"
     assert plain.text == "from the default origin"
+
+
+# createRequestOriginGroup, selectRequestOriginById of a group, updateRequestOrigin
+# on a group (helper-functions-origin-modification.html): the request fails over
+# from the primary on the group's statuses. Two origins on one server: paths tell
+# which was asked.
+GROUP_HELPERS = """
+import cf from 'cloudfront';
+function handler(event) {
+  var how = event.request.headers['x-how'].value;
+  if (how === 'ids') {
+    cf.createRequestOriginGroup({originIds: ['app', 'backup'],
+                                 failoverCriteria: {statusCodes: [503]}});
+  } else if (how === 'objects') {
+    cf.createRequestOriginGroup({originIds: [{originId: 'app'}, {originId: 'backup'}],
+                                 failoverCriteria: {statusCodes: [500, 503]}});
+  } else if (how === 'not-on-503') {
+    cf.createRequestOriginGroup({originIds: ['app', 'backup'],
+                                 failoverCriteria: {statusCodes: [404]}});
+  } else if (how === 'select-group') {
+    cf.selectRequestOriginById('pair');
+  } else if (how === 'update-group') {
+    cf.updateRequestOrigin({originPath: '/moved'});
+  } else if (how === 'unknown-origin') {
+    cf.createRequestOriginGroup({originIds: ['app', 'nowhere'],
+                                 failoverCriteria: {statusCodes: [503]}});
+  } else if (how === 'bad-status') {
+    cf.createRequestOriginGroup({originIds: ['app', 'backup'],
+                                 failoverCriteria: {statusCodes: [418]}});
+  } else if (how === 'one-origin') {
+    cf.createRequestOriginGroup({originIds: ['app'], failoverCriteria: {statusCodes: [503]}});
+  }
+  return event.request;
+}
+"""
+
+
+async def test_origin_group_helpers_fail_over_for_that_request(
+    make_edge: EdgeFactory, tmp_path: Path, origin: RecordingOrigin, client: httpx.AsyncClient
+) -> None:
+    from edgesim.config.schema import OriginGroup
+
+    origin.reply("/x", "primary is down", status=503)
+    origin.reply("/backup/x", "from the backup")
+    origin.reply("/moved/x", "moved primary is down", status=503)
+    backup = CustomOrigin("backup", "http", "127.0.0.1", origin.port, path="/backup")
+    pair = OriginGroup("pair", "app", "backup", frozenset({503}))
+    edge = await make_edge(
+        behaviors=(behavior("/grouped/*", origin="pair", ttl=(0, 0, 0)),),
+        default=behavior(functions=(("viewer-request", _assoc("fn")),), ttl=(0, 0, 0)),
+        origins={"backup": backup},
+        functions={"fn": _function(tmp_path, GROUP_HELPERS)},
+        settings={"origin_groups": {"pair": pair}},
+        # Errors not cached: each request must reach the origins.
+        cache=CacheSettings(error_caching_min_ttl=0),
+    )
+
+    async def get(how: str) -> httpx.Response:
+        return await client.get(f"{edge.url}/x", headers={"x-how": how})
+
+    for how in ("ids", "objects", "select-group"):
+        answer = await get(how)
+        assert (answer.status_code, answer.text) == (200, "from the backup"), how
+    # A status the group does not fail over on goes to the viewer.
+    kept = await get("not-on-503")
+    assert kept.status_code == 503 and kept.headers["x-cache"] == "Error from cloudfront"
+    assert kept.text == "primary is down"
+    # Without a helper call the behavior's single origin answers, no failover.
+    assert (await get("none")).status_code == 503
+    before = len(origin.seen)
+    for how in ("unknown-origin", "bad-status", "one-origin"):
+        refused = await get(how)
+        assert refused.status_code == 502, how
+        assert refused.headers["x-cache"] == "FunctionValidationError from cloudfront"
+    assert len(origin.seen) == before  # a refused helper call never reaches an origin
+    assert (await get("ids")).text == "from the backup"  # and the edge still serves
+
+
+async def test_update_request_origin_on_a_group_changes_only_the_primary(
+    make_edge: EdgeFactory, tmp_path: Path, origin: RecordingOrigin, client: httpx.AsyncClient
+) -> None:
+    from edgesim.config.schema import OriginGroup
+
+    origin.reply("/moved/x", "moved primary is down", status=503)
+    origin.reply("/backup/x", "from the backup")
+    backup = CustomOrigin("backup", "http", "127.0.0.1", origin.port, path="/backup")
+    pair = OriginGroup("pair", "app", "backup", frozenset({503}))
+    edge = await make_edge(
+        default=behavior(
+            origin="pair", functions=(("viewer-request", _assoc("fn")),), ttl=(0, 0, 0)
+        ),
+        origins={"backup": backup},
+        functions={"fn": _function(tmp_path, GROUP_HELPERS)},
+        settings={"origin_groups": {"pair": pair}},
+    )
+    answer = await client.get(f"{edge.url}/x", headers={"x-how": "update-group"})
+    assert (answer.status_code, answer.text) == (200, "from the backup")
+    assert [s.path_qs for s in origin.seen] == ["/moved/x", "/backup/x"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"kind": "group", "value": {"originIds": ["app"]}}, "exactly two"),
+        ({"kind": "group", "value": {"originIds": ["app", "app"]}}, "must differ"),
+        ({"kind": "group", "value": {"originIds": ["app", "nowhere"]}}, "no origin 'nowhere'"),
+        (
+            {"kind": "group", "value": {"originIds": ["app", "b"], "failoverCriteria": {}}},
+            "statusCodes",
+        ),
+        (
+            {
+                "kind": "group",
+                "value": {"originIds": ["app", "b"], "failoverCriteria": {"statusCodes": [418]}},
+            },
+            "statusCodes",
+        ),
+        (
+            {
+                "kind": "group",
+                "value": {
+                    "originIds": ["app", "b"],
+                    "failoverCriteria": {"statusCodes": [503]},
+                    "selectionCriteria": "fastest",
+                },
+            },
+            "selectionCriteria",
+        ),
+        ({"kind": "select", "value": "nowhere"}, "no origin 'nowhere'"),
+        ({"kind": "update", "value": "x"}, "takes an object"),
+    ],
+)
+def test_bad_origin_helper_calls_say_what_is_wrong(change: object, reason: str) -> None:
+    from edgesim.codecs.origin_change import changed_origins
+    from edgesim.config.schema import Behavior, Config
+    from edgesim.errors import FunctionValidationError
+
+    app = CustomOrigin("app", "http", "127.0.0.1", 1)
+    config = Config(
+        origins={"app": app, "b": CustomOrigin("b", "http", "127.0.0.1", 2)},
+        default_behavior=Behavior("*", "app"),
+    )
+    with pytest.raises(FunctionValidationError, match=reason):
+        changed_origins(change, config.origins_for("app"), config)

@@ -60,7 +60,7 @@ from edgesim.codecs.lambda_origin import (
     encode_origin,
     s3_domain,
 )
-from edgesim.config.schema import Distribution
+from edgesim.config.schema import Distribution, OriginChain
 from edgesim.errors import LambdaValidationError
 from edgesim.hooks import HOOK_RULES, EventType, HookRule, is_disallowed
 from edgesim.models import Headers, Request, Response
@@ -80,10 +80,15 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ContinueRequest:
-    """A request event's result: go on with ``request`` (to ``origin`` at origin-request)."""
+    """A request event's result: go on with ``request`` (to ``origin`` at origin-request).
+
+    ``origins`` is what a viewer-request CloudFront Function's origin helpers
+    chose for this request, if it called one.
+    """
 
     request: Request
     origin: AnyOrigin | None
+    origins: OriginChain | None = None
 
 
 @dataclass(frozen=True, slots=True)

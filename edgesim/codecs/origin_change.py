@@ -1,51 +1,97 @@
-"""The origin a cloudfront-js-2.0 viewer-request function chose with its helpers.
+"""The origins a cloudfront-js-2.0 viewer-request function chose with its helpers.
 
 ``cf.updateRequestOrigin({...})`` overrides settings of the behavior's origin
-for this request (fields left out keep the current origin's values);
-``cf.selectRequestOriginById(id)`` picks another origin of the distribution
+for this request (fields left out keep the current origin's values; with an
+origin group only the primary changes); ``cf.selectRequestOriginById(id)``
+picks another origin (or origin group) of the distribution;
+``cf.createRequestOriginGroup({originIds, failoverCriteria})`` makes a group
+of two of the distribution's origins for this request
 (helper-functions-origin-modification.html). The worker reports the call as
-``{"kind": "update" | "select" | "group", "value": ...}``; ``changed_origin``
-turns it into the ``Origin`` to fetch from, or raises FunctionValidationError.
+``{"kind": "update" | "select" | "group", "value": ...}``; ``changed_origins``
+turns it into the ``OriginChain`` to fetch from, or raises
+FunctionValidationError.
 
 Choices where AWS is silent: an unknown origin id, or a parameter of the
 wrong type, fails validation (502). A local folder origin updated with a
-``domainName`` becomes an HTTPS origin on that name. ``createRequestOriginGroup``
-is not emulated: it fails validation, saying so.
+``domainName`` becomes an HTTPS origin on that name. ``originIds`` entries may
+be ids or ``{"originId": id}`` objects (both spellings are in use); the
+failover statuses are those an origin group allows. A ``selectionCriteria`` of
+media quality selects like the default: edgesim has no media quality scores.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
-from edgesim.config.schema import CustomOrigin, DirectoryOrigin, Origin
+from edgesim.config.failover import FAILOVER_STATUSES
+from edgesim.config.schema import Config, CustomOrigin, DirectoryOrigin, Origin, OriginChain
 from edgesim.errors import FunctionValidationError
 
-__all__ = ["changed_origin"]
+__all__ = ["changed_origins"]
 
 _PAGE = "helper-functions-origin-modification.html"
+# OriginGroup.SelectionCriteria's values (API_OriginGroup), and the spelling
+# of the type declarations in use.
+_SELECTION_CRITERIA = ("default", "media-quality-based", "media-quality-score")
 
 
-def changed_origin(change: object, current: Origin, origins: Mapping[str, Origin]) -> Origin:
-    """The origin for this request after the function's helper call ``change``."""
+def changed_origins(change: object, current: OriginChain, config: Config) -> OriginChain:
+    """The origins for this request after the function's helper call ``change``."""
     if not isinstance(change, dict):
         raise FunctionValidationError("The origin change is not an object.")
     kind, value = change.get("kind"), change.get("value")
     if kind == "select":
-        if not isinstance(value, str) or value not in origins:
+        if not isinstance(value, str) or not (
+            value in config.origins or value in config.origin_groups
+        ):
             raise FunctionValidationError(
                 f"selectRequestOriginById: the distribution has no origin {value!r}."
             )
-        return origins[value]
+        return config.origins_for(value)
     if kind == "update":
         if not isinstance(value, dict):
             raise FunctionValidationError(f"updateRequestOrigin takes an object ({_PAGE}).")
-        return _updated(current, value)
-    raise FunctionValidationError(
-        "createRequestOriginGroup is not supported by edgesim; define an origin group in"
-        " the config instead"
-    )
+        primary = _updated(current.origins[0], value)
+        return OriginChain((primary, *current.origins[1:]), current.failover_statuses)
+    if kind == "group":
+        return _group(value, config)
+    raise FunctionValidationError(f"unknown origin helper {kind!r}")
+
+
+def _group(params: object, config: Config) -> OriginChain:
+    """``createRequestOriginGroup``: two of the distribution's origins, in order."""
+    where = "createRequestOriginGroup"
+    if not isinstance(params, dict):
+        raise FunctionValidationError(f"{where} takes an object ({_PAGE}).")
+    ids = params.get("originIds")
+    if not isinstance(ids, list) or len(ids) != 2:
+        raise FunctionValidationError(f"{where}: originIds must list exactly two origins.")
+    names: list[str] = []
+    for entry in ids:
+        name = entry.get("originId") if isinstance(entry, dict) else entry
+        if not isinstance(name, str) or name not in config.origins:
+            raise FunctionValidationError(f"{where}: the distribution has no origin {name!r}.")
+        names.append(name)
+    if names[0] == names[1]:
+        raise FunctionValidationError(f"{where}: the two origins must differ.")
+    criteria = params.get("failoverCriteria")
+    codes = criteria.get("statusCodes") if isinstance(criteria, dict) else None
+    if (
+        not isinstance(codes, list)
+        or not codes
+        or not all(isinstance(c, int) and c in FAILOVER_STATUSES for c in codes)
+    ):
+        allowed = ", ".join(map(str, sorted(FAILOVER_STATUSES)))
+        raise FunctionValidationError(
+            f"{where}: failoverCriteria.statusCodes must list statuses among {allowed}."
+        )
+    selection = params.get("selectionCriteria", "default")
+    if selection not in _SELECTION_CRITERIA:
+        raise FunctionValidationError(
+            f"{where}: selectionCriteria is one of {', '.join(_SELECTION_CRITERIA)}."
+        )
+    return OriginChain((config.origins[names[0]], config.origins[names[1]]), frozenset(codes))
 
 
 def _updated(current: Origin, params: dict[str, Any]) -> CustomOrigin:

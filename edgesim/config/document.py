@@ -15,15 +15,38 @@ import bisect
 import json
 import re
 import tomllib
+from pathlib import Path
 
 import yaml
 
 from edgesim.config.node import Node, describe
 from edgesim.errors import ConfigError
 
-__all__ = ["FORMATS", "read_document"]
+__all__ = ["FORMATS", "read_document", "read_document_file"]
 
 FORMATS = ("yaml", "json", "toml")
+# A file's format is named by its extension.
+_SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
+
+
+def read_document_file(path: Path, what: str) -> tuple[str, str]:
+    """The text of the ``what`` file (a config, a scenario) at ``path`` and its format.
+
+    ConfigError, naming the file, when the extension names no format or the
+    file cannot be read as UTF-8 text.
+    """
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ConfigError(
+            f"unknown {what} file type {path.suffix!r}; use .yaml, .yml, .json or .toml",
+            file=str(path),
+        )
+    try:
+        return path.read_text(encoding="utf-8"), fmt
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what}: {exc.strerror}", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"the {what} is not UTF-8 text", file=str(path)) from None
 
 
 def read_document(text: str, fmt: str, file: str) -> Node:

@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from edgesim.config.cache_behaviors import read_behaviors, read_default_behavior
-from edgesim.config.document import read_document
+from edgesim.config.document import read_document, read_document_file
 from edgesim.config.failover import read_custom_error_responses, read_origin_groups
 from edgesim.config.functions import read_functions
 from edgesim.config.node import Node
@@ -39,7 +39,6 @@ from edgesim.errors import ConfigError
 
 __all__ = ["load_config", "parse_config", "parse_listen", "parse_size", "quick_config"]
 
-_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 
 _TOP_KEYS = (
     "listen",
@@ -83,18 +82,7 @@ def load_config(path: str | Path) -> Config:
     file's folder, and the result's ``source`` is ``path``.
     """
     path = Path(path)
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ConfigError(
-            f"unknown config file type {path.suffix!r}; use .yaml, .yml, .json or .toml",
-            file=str(path),
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the config: {exc.strerror}", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("the config is not UTF-8 text", file=str(path)) from None
+    text, fmt = read_document_file(path, "config")
     config = parse_config(text, filename=str(path), fmt=fmt, base_dir=path.parent)
     return dataclasses.replace(config, source=path)
 

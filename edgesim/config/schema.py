@@ -31,6 +31,7 @@ __all__ = [
     "InspectorSettings",
     "Listen",
     "Origin",
+    "OriginChain",
     "OriginGroup",
     "OriginRequestPolicy",
     "Selection",
@@ -151,6 +152,17 @@ class DirectoryOrigin:
 
 
 Origin = CustomOrigin | DirectoryOrigin
+
+
+@dataclass(frozen=True, slots=True)
+class OriginChain:
+    """The origins one request may go to, in order, and the primary's statuses
+    that fail over to the next (empty: no failover). A behavior's origin or
+    origin group gives one; a viewer-request CloudFront Function may choose
+    another for its request (helper-functions-origin-modification.html)."""
+
+    origins: tuple[Origin, ...]
+    failover_statuses: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +339,14 @@ class Config:
         group. A name that is neither raises KeyError (the loader never lets
         a behavior name one).
         """
+        return self.origins_for(name).origins
+
+    def origins_for(self, name: str) -> OriginChain:
+        """``origin_chain`` with the group's failover statuses."""
         group = self.origin_groups.get(name)
         if group is None:
-            return (self.origins[name],)
-        return (self.origins[group.primary], self.origins[group.secondary])
+            return OriginChain((self.origins[name],))
+        return OriginChain(
+            (self.origins[group.primary], self.origins[group.secondary]),
+            group.failover_statuses,
+        )

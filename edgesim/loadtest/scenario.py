@@ -33,7 +33,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesim.config.document import read_document
+from edgesim.config.document import read_document, read_document_file
 from edgesim.config.node import Node
 from edgesim.errors import ConfigError
 
@@ -41,7 +41,6 @@ __all__ = ["Load", "Phase", "RequestSpec", "Scenario", "read_scenario", "simple_
 
 DEFAULT_ZIPF_EXPONENT = 0.8
 MAX_OBJECTS = 10_000_000  # the popularity table is kept in memory
-_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 _TOP_KEYS = ("seed", "requests", "phases")
 _REQUEST_KEYS = (
     "url",
@@ -167,18 +166,7 @@ def simple_scenario(urls: list[str], *, relative: bool) -> Scenario:
 def read_scenario(path: str | Path, *, relative: bool) -> Scenario:
     """Read and check a scenario file (module docstring); ConfigError on any problem."""
     path = Path(path)
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ConfigError(
-            f"unknown scenario file type {path.suffix!r}; use .yaml, .yml, .json or .toml",
-            file=str(path),
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the scenario: {exc.strerror}", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise ConfigError("the scenario is not UTF-8 text", file=str(path)) from None
+    text, fmt = read_document_file(path, "scenario")
     root = read_document(text, fmt, str(path)).mapping(_TOP_KEYS, kind="a scenario")
     seed = root["seed"].integer(0, 2**63) if "seed" in root else None
     if "requests" not in root:
