@@ -8,7 +8,10 @@ General layout, layers importing only downward:
     forwarding                    what CloudFront sends to the origin and back to the viewer
     origins/                      the origin clients (HTTP pool, directory origin)
     pipeline                      the ONLY code that puts the stages of a request in order
+    trace, explain, diff,         what each answered request did, why, counted and
+      metrics, access_log         logged; owned by the server, built from the Exchange
     server, admin, pages          the edge's HTTP front, the control API, error pages
+    inspector                     the live inspector page and the JSON/metrics views
     cli, demo                     command-line entry points and the embedded demo
 """
 

@@ -1,5 +1,8 @@
 """The control API on the admin listener: invalidations and statistics.
 
+The inspector page and the trace, cache, function and metrics views are
+added by ``edgesim.inspector``.
+
 ``POST /invalidations`` takes ``{"paths": [...]}`` with CloudFront's path
 rules (Invalidation.md: a leading ``/``, ``*`` only as the last character)
 and answers like CreateInvalidation: 201 with an ``Invalidation`` object.
@@ -17,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from edgesim.cache import validate_invalidation_path
+from edgesim.inspector import add_inspector_routes
 from edgesim.server import EdgeServer
 
 __all__ = ["admin_app"]
@@ -96,4 +100,5 @@ def admin_app(edge: EdgeServer) -> web.Application:
     app.router.add_post("/invalidations", create_invalidation)
     app.router.add_get("/invalidations/{id}", get_invalidation)
     app.router.add_get("/healthz", healthz)
+    add_inspector_routes(app, edge)
     return app

@@ -214,6 +214,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"edgesim: edge listening on {edge.url}", flush=True)
         if edge.admin_address is not None:
             print(f"edgesim: admin API on {edge.admin_url}", flush=True)
+            print(f"edgesim: inspector on {edge.admin_url}/inspector", flush=True)
         if edge.functions is not None:
             print(f"edgesim: function logs in {edge.functions.log_dir}", flush=True)
         if edge.reloader is not None:

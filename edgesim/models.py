@@ -164,6 +164,12 @@ class Request:
     def target(self) -> str:
         return f"{self.path}?{self.query}" if self.query else self.path
 
+    def head_size(self) -> int:
+        """Bytes of the request line and header fields on the wire, blank line included
+        (for logs: counted when asked, not when the request arrives)."""
+        fields = sum(len(name) + len(value) + 4 for name, value in self.headers)
+        return len(self.method) + len(self.target) + fields + 14
+
     def replace(self, **changes: Any) -> Request:
         # Spelled out: dataclasses.replace introspects the fields on every call,
         # and this runs several times per request.
@@ -230,3 +236,17 @@ class Exchange:
     origin_override: Any = None
     viewer: Any = None  # the simulated viewer (edgesim.viewer.Viewer), if any
     notes: list[str] = field(default_factory=list)
+    # What the trace, the access log and the metrics read (edgesim.trace): numbers
+    # and references to values the stages made anyway, formatted only when asked.
+    started: float = 0.0  # time.perf_counter() when the pipeline took the request
+    first_byte: float = 0.0  # ... when a streamed response's head was written
+    finished: float = 0.0  # ... when the last byte was handed to the transport
+    bytes_out: int = 0  # everything written to the viewer, head included
+    # One tuple per origin attempt, in order: (origin, request sent, started,
+    # ended, status, response headers), or for a failed attempt status 0 and
+    # the OriginError. Not the Response: its body holds the connection.
+    origin_fetches: tuple[tuple[Any, Request, float, float, int, Any], ...] = ()
+    ttl: float | None = None  # the TTL decided for the origin's response
+    ttl_headers: Headers | None = None  # the response headers it was decided from
+    stored: object | None = None  # the cache entry this response was stored as
+    aborted: bool = False  # the viewer went away before the response was complete

@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Callable
 from email.utils import formatdate
+from time import perf_counter
 from typing import Protocol
 
 from edgesim.behaviors import BehaviorMatcher
@@ -217,7 +218,8 @@ class Pipeline:
         is set and the caller awaits ``finish``. The server answers hits from
         here without a task.
         """
-        ex = Exchange(request=request, request_id=new_request_id(), viewer_request=request)
+        ex = Exchange(request, new_request_id(), request)
+        ex.started = perf_counter()
         ex.error_page_request = error_page
         self._route(ex)
         if viewer is not None:
@@ -398,11 +400,12 @@ class Pipeline:
                     return outcome.response
                 assert isinstance(outcome, ContinueRequest)
                 outgoing, origin = outcome.request, outcome.origin or origin
+            sent = Forwarding.with_origin_headers(outgoing, origin)
+            began = perf_counter()
             try:
-                response = await self.origins.fetch(
-                    origin, Forwarding.with_origin_headers(outgoing, origin)
-                )
+                response = await self.origins.fetch(origin, sent)
             except OriginError as error:
+                ex.origin_fetches += ((origin, sent, began, perf_counter(), 0, error),)
                 if can_fail_over:
                     ex.notes.append(f"failover after {error.detailed_result_type}: {error}")
                     continue
@@ -411,6 +414,8 @@ class Pipeline:
                 else:
                     self._fail(ex, error)
                 return None
+            fetched = (origin, sent, began, perf_counter(), response.status, response.headers)
+            ex.origin_fetches += (fetched,)
             if can_fail_over and response.status in failover:
                 ex.notes.append(f"failover after status {response.status}")
                 await close_body(response.body)
@@ -486,6 +491,7 @@ class Pipeline:
                     self.clock.time(),
                     self._error_caching_min_ttl(response.status),
                 )
+                ex.ttl, ex.ttl_headers = ttl, headers
             if (
                 body is not None
                 and not isinstance(body, bytes)
@@ -502,7 +508,9 @@ class Pipeline:
                     self._generated(ex, ex.response)
                 return
             if isinstance(body, bytes):
-                entry = self._store(key, response.status, response.reason, headers, body, ttl)
+                entry = ex.stored = self._store(
+                    key, response.status, response.reason, headers, body, ttl
+                )
                 if entry is None:
                     ex.response = Response(response.status, headers, body, response.reason)
                 else:
@@ -623,13 +631,14 @@ class Pipeline:
             self.clock.time(),
             self._error_caching_min_ttl(stale.status),
         )
-        entry = stale.refreshed(self.clock.monotonic(), ttl or 0.0, merged)
+        entry = ex.stored = stale.refreshed(self.clock.monotonic(), ttl or 0.0, merged)
+        ex.ttl, ex.ttl_headers = ttl, merged
         if not self._retired:
             self.store.put(entry)
         self._from_entry(ex, entry, "RefreshHit")
 
     def _serve_stale(self, ex: Exchange, stale: Entry) -> None:
-        entry = stale.refreshed(
+        entry = ex.stored = stale.refreshed(
             self.clock.monotonic(), float(self.config.cache.error_caching_min_ttl), stale.headers
         )
         if not self._retired:

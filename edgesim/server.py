@@ -18,6 +18,7 @@ import socket
 from collections import deque
 from collections.abc import AsyncIterator
 from itertools import chain
+from time import perf_counter
 from typing import Any
 
 from aiohttp._http_parser import HttpRequestParser
@@ -25,14 +26,18 @@ from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.streams import StreamReader
 
+from edgesim.access_log import AccessLog
+from edgesim.cache import CacheStore
 from edgesim.config.schema import Config
-from edgesim.errors import EdgeError, InvalidRequest, OriginError, RequestTooLarge
+from edgesim.errors import ConfigError, EdgeError, InvalidRequest, OriginError, RequestTooLarge
 from edgesim.invoker import Invoker
+from edgesim.metrics import EdgeMetrics
 from edgesim.models import BodyStream, Exchange, Headers, Request, Response, close_body
 from edgesim.origins import OriginClient
 from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
 from edgesim.pipeline import Clock, Pipeline, new_request_id
+from edgesim.trace import TraceRing
 from edgesim.wire import render_fields, render_head, render_headers
 
 __all__ = ["EdgeServer"]
@@ -45,6 +50,8 @@ _MAX_URL = 8192
 _MAX_HEADERS_TOTAL = 20_480
 _NO_BODY_STATUSES = frozenset({204, 304})
 _BODY_LIMIT = 2**16  # flow-control window of the request body reader
+# A trace keeps an answered response's body up to this size (see _forget_body).
+_KEPT_BODY = 16 * 1024
 # Idle viewer connections are closed after this long; CloudFront does not
 # publish its viewer keep-alive timeout, so this is edgesim's choice.
 VIEWER_IDLE_TIMEOUT = 60.0
@@ -260,6 +267,10 @@ class _Connection(BaseProtocol):
                 await self._write_streamed(ex, message, response.body)
         except (asyncio.CancelledError, ConnectionError):
             await _abandon(ex)
+            # The viewer went away: logged as CloudFront logs a broken response.
+            ex.aborted = True
+            ex.detailed_result_type = "ClientCommError"
+            self._server.record(ex)
             raise
         except Exception:
             log.exception("unexpected error answering %s %s", message.method, message.path)
@@ -303,11 +314,14 @@ class _Connection(BaseProtocol):
         head = self._head(ex, message, response, framing, close)
         if message.method == "HEAD" or response.status in _NO_BODY_STATUSES:
             transport.write(head)
-        elif len(body) < 65536:
-            transport.write(head + body)
+            ex.bytes_out = len(head)
         else:
-            transport.write(head)
-            transport.write(body)
+            if len(body) < 65536:
+                transport.write(head + body)
+            else:
+                transport.write(head)
+                transport.write(body)
+            ex.bytes_out = len(head) + len(body)
         self._server.record(ex)
         if close:
             self._close()
@@ -325,7 +339,10 @@ class _Connection(BaseProtocol):
         if transport is None:
             await body.aclose()
             return
-        transport.write(self._head(ex, message, response, framing, close))
+        head = self._head(ex, message, response, framing, close)
+        transport.write(head)
+        ex.first_byte = perf_counter()
+        sent = len(head)
         if no_body:
             await body.aclose()
         else:
@@ -334,19 +351,28 @@ class _Connection(BaseProtocol):
                     if self.transport is None:
                         raise ConnectionError("viewer went away")
                     if chunk:
-                        transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                        data = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk
+                        transport.write(data)
+                        sent += len(data)
                     if self._paused:
                         await self._drain_helper()
             except OriginError as error:
                 # Headers are already sent: like CloudFront, cut the viewer off.
                 ex.notes.append(str(error))
+                ex.bytes_out = sent
+                ex.aborted = True
+                ex.detailed_result_type = error.detailed_result_type
+                self._server.record(ex)
                 self._abort()
                 return
             except BaseException:
+                ex.bytes_out = sent
                 await body.aclose()
                 raise
             if chunked:
                 transport.write(b"0\r\n\r\n")
+                sent += 5
+        ex.bytes_out = sent
         self._server.record(ex)
         if close:
             self._close()
@@ -356,13 +382,26 @@ class _Connection(BaseProtocol):
         transport = self.transport
         if transport is None or self._closing:
             return
+        started = perf_counter()
         pipeline = self._server.pipeline
-        response = error_response(error, new_request_id(), pipeline.date())
+        request_id = new_request_id()
+        response = error_response(error, request_id, pipeline.date())
         extra = Headers([("X-Cache", error.x_cache), ("Connection", "close")])
         head = render_head(response.status, response.reason, response.headers)
         body = response.body if isinstance(response.body, bytes) else b""
-        transport.write(head + render_headers(extra) + b"\r\n" + body)
+        data = head + render_headers(extra) + b"\r\n" + body
+        transport.write(data)
         self._close()
+        # Logged and traced like any answer, with what is known of the request.
+        unknown = Request("-", "-", "", Headers(), self._client_ip, self._client_port)
+        ex = Exchange(unknown, request_id, unknown, response=response, started=started)
+        ex.x_cache = error.x_cache
+        ex.result_type = error.result_type
+        ex.detailed_result_type = error.detailed_result_type
+        ex.edge_headers = list(extra)[:1]
+        ex.notes.append(str(error))
+        ex.bytes_out = len(data)
+        self._server.record(ex)
 
     def _close(self) -> None:
         self._closing = True
@@ -377,6 +416,24 @@ class _Connection(BaseProtocol):
     @property
     def busy(self) -> bool:
         return self._busy
+
+
+def _forget_body(ex: Exchange, response: Response) -> None:
+    """Keep the answered response without its body: a trace does not show it, and
+    kept bodies (or the streams and connections behind them) would crowd the
+    memory. Only for streams and bodies over ``_KEPT_BODY``: rebuilding the
+    response costs more than keeping a small body, and a response whole from
+    the cache (it has the entry's pre-rendered head) is left alone, as the
+    entry holds its body anyway. The Content-Length it was framed with stays."""
+    headers = response.headers
+    body = response.body
+    if (
+        isinstance(body, bytes)
+        and "content-length" not in headers
+        and response.status not in _NO_BODY_STATUSES
+    ):
+        headers = headers.add("Content-Length", str(len(body)))
+    ex.response = Response(response.status, headers, None, response.reason)
 
 
 class EdgeServer:
@@ -396,10 +453,18 @@ class EdgeServer:
         self.pipeline = Pipeline(config, self.origins, invoker=invoker, clock=clock)
         self.connections: set[_Connection] = set()
         self.stopping = False
-        self.counters: dict[str, int] = {}
         self.idle_timeout = VIEWER_IDLE_TIMEOUT
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # What the edge records outlives the pipeline it was made from: a
+        # reload replaces the pipeline, not these.
+        self.metrics = EdgeMetrics()
+        self.traces = TraceRing(config.inspector.requests)
+        self.access_log: AccessLog | None = None
+        if config.access_log is not None:
+            self.access_log = AccessLog(config.access_log, lambda: self.config.distribution)
+        self._requests = self.metrics.requests
+        self._trace = self.traces.add
 
     def replace_pipeline(self, pipeline: Pipeline, functions: Invoker | None) -> Pipeline:
         """Answer new requests with ``pipeline`` (a reload's next generation); returns
@@ -415,13 +480,51 @@ class EdgeServer:
         return any(conn.pipeline is pipeline for conn in self.connections)
 
     def record(self, ex: Exchange) -> None:
-        """Count what was answered (by X-Cache result)."""
-        self.counters[ex.result_type] = self.counters.get(ex.result_type, 0) + 1
+        """Count, trace and log one answered exchange: a few references and
+        counters, nothing copied or formatted (that happens when asked)."""
+        ex.finished = perf_counter()
+        response = ex.response
+        key = (response.status if response is not None and ex.bytes_out else 0, ex.x_cache)
+        requests = self._requests
+        requests[key] = requests.get(key, 0) + 1
+        if response is not None and response.head is None:
+            body = response.body
+            if body is not None and (type(body) is not bytes or len(body) > _KEPT_BODY):
+                _forget_body(ex, response)
+        self._trace(ex)
+        if ex.origin_fetches or ex.hook_runs or ex.aborted:
+            self.metrics.observe(ex, key)
+        if self.access_log is not None:
+            self.access_log.add(ex)
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Requests answered, by access-log result type (``Hit``, ``Miss``, ...)."""
+        return self.metrics.by_result_type()
+
+    @property
+    def store(self) -> CacheStore:
+        """The cache of the pipeline now in use."""
+        return self.pipeline.store
+
+    @property
+    def connection_count(self) -> int:
+        return len(self.connections)
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
         host = host if host is not None else self.config.listen.host
         port = port if port is not None else self.config.listen.port
+        if self.access_log is not None:
+            try:
+                await self.access_log.start()
+            except OSError as exc:
+                source = str(self.config.source) if self.config.source else None
+                raise ConfigError(
+                    f"can't write the access log {str(self.access_log.path)!r}: {exc.strerror}",
+                    file=source,
+                    path="access_log",
+                ) from None
         self._server = await loop.create_server(
             lambda: _Connection(self), host, port, reuse_address=True, backlog=2048
         )
@@ -460,3 +563,6 @@ class EdgeServer:
         if self._server is not None:
             await self._server.wait_closed()
         await self.origins.close()
+        if self.access_log is not None:
+            # After the last connections are gone, so their lines are in it.
+            await self.access_log.close()

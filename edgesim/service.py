@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 import tempfile
@@ -134,6 +135,12 @@ async def serve(
         config = with_demo_origin(config, int(demo_runner.addresses[0][1]))
     edge = Edge(config, log_dir=function_log_dir(config), echo=_print_log_lines)
     await edge.start()
+    # What start-up made (modules, config, pools) lives as long as the process:
+    # kept out of the cyclic collector's full passes, which the recent-request
+    # traces would otherwise make walk it every few thousand requests. Only
+    # here, in the process that runs nothing else: an embedding program's
+    # objects are its own business.
+    gc.freeze()
     if reload is not None:
         from edgesim.reload import Reloader
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from edgesim.codecs import ContinueRequest, Outcome, apply_result, build_event
@@ -49,6 +50,14 @@ class HookRun:
     function: str
     result: Any  # the worker's InvokeResult
     outcome: str  # the Outcome's class name, or the error's result type
+    # For the trace: what the function was given (the response at response
+    # events, and the origin at origin events), what came of it, and when the
+    # edge sent the event and got the result back (time.perf_counter()).
+    given: Request | Response | None = None
+    given_origin: Origin | None = None
+    returned: Outcome | EdgeError | None = None
+    started: float = 0.0
+    ended: float = 0.0
 
 
 class Triggers:
@@ -110,7 +119,9 @@ class Triggers:
             include_body=association.include_body,
             body=body,
         )
+        started = perf_counter()
         result = await self._invoker.invoke(association.function, payload)
+        ended = perf_counter()
         outcome: Outcome | EdgeError
         if result.kind == "throttled":
             outcome = LambdaLimitExceeded(f"{association.function} was throttled")
@@ -126,7 +137,12 @@ class Triggers:
             except LambdaValidationError as invalid:
                 outcome = invalid
         label = outcome.result_type if isinstance(outcome, EdgeError) else type(outcome).__name__
-        ex.hook_runs.append(HookRun(event, association.function, result, label))
+        given = response if response is not None else request
+        ex.hook_runs.append(
+            HookRun(
+                event, association.function, result, label, given, origin, outcome, started, ended
+            )
+        )
         return outcome
 
     async def _run_cloudfront_function(
@@ -145,7 +161,9 @@ class Triggers:
             distribution=self._config.distribution,
             request_id=ex.request_id,
         )
+        started = perf_counter()
         result = await self._invoker.invoke(function, payload)
+        ended = perf_counter()
         outcome: Outcome | EdgeError
         if result.kind == "throttled":
             outcome = FunctionThrottledError(f"{function} kept exceeding its compute budget")
@@ -170,5 +188,8 @@ class Triggers:
             except FunctionValidationError as invalid:
                 outcome = invalid
         label = outcome.result_type if isinstance(outcome, EdgeError) else type(outcome).__name__
-        ex.hook_runs.append(HookRun(event, function, result, label))
+        given = response if response is not None else request
+        ex.hook_runs.append(
+            HookRun(event, function, result, label, given, None, outcome, started, ended)
+        )
         return outcome

@@ -226,3 +226,32 @@ def test_a_new_policy_object_gets_its_own_plan() -> None:
     assert cache_key(first, request(query="a=1")) == "/a.jpg"
     second = behavior(query_strings=Selection("all"))
     assert cache_key(second, request(query="a=1")) != "/a.jpg"
+
+
+def test_key_parts_tell_what_a_key_is_made_of() -> None:
+    from edgesim.cache import key_parts
+    from edgesim.config.schema import CachePolicy
+
+    b = Behavior(
+        "*",
+        "app",
+        cache=CachePolicy(
+            query_strings=Selection("all"),
+            headers=allow("accept-language"),
+            cookies=allow("sid"),
+            accept_encoding_gzip=True,
+        ),
+    )
+    fields = [("Accept-Language", "en"), ("Cookie", "sid=1; other=2"), ("Accept-Encoding", "gzip")]
+    key = cache_key(b, request("/a\x00b.jpg", "v=1", fields))
+    assert key_parts(key) == [
+        ("path", "/a\x00b.jpg"),
+        ("query", "v=1"),
+        ("headers", "accept-language=en"),
+        ("cookies", "sid=1"),
+        ("accept-encoding", "gzip"),
+    ]
+    assert key_parts(cache_key(behavior(), request("/p", method="OPTIONS"))) == [
+        ("path", "/p"),
+        ("method", "OPTIONS"),
+    ]

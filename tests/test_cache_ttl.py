@@ -213,3 +213,87 @@ def test_errors_are_cached_even_under_caching_disabled() -> None:
     policy = MANAGED_CACHE_POLICIES["CachingDisabled"]
     assert ttl_for(policy, 503, Headers(), NOW, 10) == 10
     assert ttl_for(policy, 503, Headers(cc("max-age=600")), NOW, 10) == 10
+
+
+# -- describe_ttl: the rule that decided, in words ------------------------------
+
+DESCRIBED = [
+    (
+        CachePolicy(0, 86_400, 31_536_000),
+        200,
+        [],
+        "no max-age, s-maxage or Expires: the default TTL, 86400 s",
+    ),
+    (
+        CachePolicy(600, 60, 3600),
+        200,
+        [],
+        "no max-age, s-maxage or Expires: the minimum TTL, 600 s",
+    ),
+    (
+        CachePolicy(0, 86_400, 100),
+        200,
+        [("Cache-Control", "max-age=500, s-maxage=50")],
+        "s-maxage=50, within the policy's min 0 s, max 100 s",
+    ),
+    (
+        CachePolicy(0, 86_400, 100),
+        200,
+        [("Expires", formatdate(NOW + 30, usegmt=True))],
+        "Expires (30 s from now), within the policy's min 0 s, max 100 s",
+    ),
+    (
+        CachePolicy(0, 60, 100),
+        200,
+        [("Cache-Control", "private")],
+        "the origin's Cache-Control (private) with a minimum TTL of 0",
+    ),
+    (
+        CachePolicy(5, 60, 100),
+        200,
+        [("Cache-Control", "no-store")],
+        "the origin's Cache-Control (no-store) is overridden by the minimum TTL, 5 s",
+    ),
+    (
+        MANAGED_CACHE_POLICIES["CachingDisabled"],
+        200,
+        [],
+        "the cache policy's maximum TTL is 0: caching is disabled",
+    ),
+    (CachePolicy(), 206, [], "edgesim stores 200, 203, 204 and 3xx; not 206"),
+    (CachePolicy(), 307, [], "a 307 is cached only when the origin sends Cache-Control"),
+    (CachePolicy(), 416, [], "CloudFront never caches a 416 from the origin"),
+    (CachePolicy(), 403, [], "a 403 is cached only when the origin sends max-age or s-maxage"),
+    (CachePolicy(), 404, [], "error caching: ErrorCachingMinTTL, 10 s (no header TTL)"),
+    (
+        CachePolicy(),
+        404,
+        [("Cache-Control", "no-store")],
+        "the origin's Cache-Control (no-store) stops caching a 404",
+    ),
+    (
+        CachePolicy(0, 60, 120),
+        503,
+        [("Cache-Control", "max-age=300")],
+        "error caching: the longer of ErrorCachingMinTTL (10 s) and max-age=300,"
+        " capped at max 120 s",
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "status", "fields", "sentence"), DESCRIBED)
+def test_describe_ttl_names_the_rule_that_decided(
+    policy: CachePolicy, status: int, fields: list[tuple[str, str]], sentence: str
+) -> None:
+    from edgesim.cache import describe_ttl
+
+    assert describe_ttl(policy, status, Headers(fields), NOW, 10) == sentence
+
+
+def test_describe_ttl_of_an_error_with_a_zero_minimum() -> None:
+    from edgesim.cache import describe_ttl
+
+    assert ttl_for(CachePolicy(), 500, Headers(), NOW, 0) is None
+    assert describe_ttl(CachePolicy(), 500, Headers(), NOW, 0) == (
+        "ErrorCachingMinTTL is 0 s and no header asks for longer"
+    )

@@ -29,13 +29,14 @@ from edgesim.cache.entry import Entry, merge_304_headers
 from edgesim.cache.fill import CacheFill
 from edgesim.cache.key import (
     cache_key,
+    key_parts,
     key_target,
     normalize_accept_encoding,
     select_cookies,
     select_query,
 )
 from edgesim.cache.store import CacheStore, validate_invalidation_path
-from edgesim.cache.ttl import parse_cache_control, ttl_for
+from edgesim.cache.ttl import describe_ttl, parse_cache_control, ttl_for
 
 __all__ = [
     "NOT_MODIFIED_HEADERS",
@@ -46,7 +47,9 @@ __all__ = [
     "cache_key",
     "collapses_requests",
     "conditional_request",
+    "describe_ttl",
     "if_range_holds",
+    "key_parts",
     "key_target",
     "merge_304_headers",
     "normalize_accept_encoding",

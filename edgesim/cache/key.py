@@ -16,6 +16,7 @@ from edgesim.models import Headers, Request
 
 __all__ = [
     "cache_key",
+    "key_parts",
     "key_target",
     "normalize_accept_encoding",
     "select_cookies",
@@ -273,3 +274,19 @@ def key_target(key: str) -> str:
         if part[:1] == "Q":
             return target + "?" + _unesc(part[1:])
     return target
+
+
+_PART_NAMES = {"Q": "query", "H": "headers", "C": "cookies", "E": "accept-encoding", "M": "method"}
+
+
+def key_parts(key: str) -> list[tuple[str, str]]:
+    """What a key is made of, for people (the inspector): ``("path", "/a.jpg")``,
+    then ``("query", "x=1")``, ``("headers", "accept-language=en")`` and so on."""
+    path, *parts = key.split("\x00")
+    out = [("path", _unesc(path))]
+    for part in parts:
+        name = _PART_NAMES.get(part[:1], part[:1])
+        items = part[1:].split("\x02") if part[:1] in "HC" else [part[1:]]
+        shown = "; ".join("=".join(_unesc(x) for x in item.split("\x03")) for item in items)
+        out.append((name, shown))
+    return out

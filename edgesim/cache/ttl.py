@@ -15,7 +15,7 @@ from email.utils import parsedate_tz
 from edgesim.config.schema import CachePolicy
 from edgesim.models import Headers
 
-__all__ = ["parse_cache_control", "ttl_for"]
+__all__ = ["describe_ttl", "parse_cache_control", "ttl_for"]
 
 
 # --------------------------------------------------------------------------
@@ -187,3 +187,73 @@ def _error_ttl(
     # An ErrorCachingMinTTL of 0 without a longer header TTL means "don't
     # cache this error"; storing it stale would only add revalidations.
     return ttl if ttl > 0 else None
+
+
+# --------------------------------------------------------------------------
+# Why: the same rules told in words, for the inspector's cache decision
+# --------------------------------------------------------------------------
+
+
+def describe_ttl(
+    policy: CachePolicy, status: int, headers: Headers, now: float, error_min_ttl: int
+) -> str:
+    """Which of ``ttl_for``'s rules decided for this response, in a sentence.
+
+    Called only when someone looks at a trace; the TTL itself always comes
+    from ``ttl_for`` (same arguments), so the two can't disagree on the number.
+    """
+    ttl = ttl_for(policy, status, headers, now, error_min_ttl)
+    cc = _cache_control(headers)
+    span = f"min {policy.min_ttl} s, max {policy.max_ttl} s"
+    if 400 <= status < 600:
+        if status not in _ERRORS_ALWAYS and status not in _ERRORS_WITH_MAX_AGE:
+            return f"CloudFront never caches a {status} from the origin"
+        if ttl is None and status in _ERRORS_WITH_MAX_AGE and not _names_max_age(cc):
+            return f"a {status} is cached only when the origin sends max-age or s-maxage"
+        if ttl is None and status in _ERRORS_RESPECTING_NO_STORE and _forbids_storing(cc):
+            return f"the origin's Cache-Control ({_joined(headers)}) stops caching a {status}"
+        if ttl is None:
+            return f"ErrorCachingMinTTL is {error_min_ttl} s and no header asks for longer"
+        if _header_ttl(cc, headers, now) is None:
+            return f"error caching: ErrorCachingMinTTL, {error_min_ttl} s (no header TTL)"
+        return (
+            f"error caching: the longer of ErrorCachingMinTTL ({error_min_ttl} s) and "
+            f"{_source(cc, headers, now)}, capped at max {policy.max_ttl} s"
+        )
+    if status not in _CACHED_2XX and not (300 <= status < 400 and status != 304):
+        return f"edgesim stores {', '.join(map(str, sorted(_CACHED_2XX)))} and 3xx; not {status}"
+    if status in _3XX_NEEDING_CACHE_CONTROL and "cache-control" not in headers:
+        return f"a {status} is cached only when the origin sends Cache-Control"
+    if policy.max_ttl <= 0:
+        return "the cache policy's maximum TTL is 0: caching is disabled"
+    if _forbids_storing(cc):
+        if policy.min_ttl > 0:
+            return (
+                f"the origin's Cache-Control ({_joined(headers)}) is overridden by "
+                f"the minimum TTL, {policy.min_ttl} s"
+            )
+        return f"the origin's Cache-Control ({_joined(headers)}) with a minimum TTL of 0"
+    if _header_ttl(cc, headers, now) is None:
+        if policy.min_ttl > policy.default_ttl:
+            return f"no max-age, s-maxage or Expires: the minimum TTL, {policy.min_ttl} s"
+        return f"no max-age, s-maxage or Expires: the default TTL, {policy.default_ttl} s"
+    return f"{_source(cc, headers, now)}, within the policy's {span}"
+
+
+def _names_max_age(cc: dict[str, str | None]) -> bool:
+    return _delta_seconds(cc.get("s-maxage")) is not None or (
+        _delta_seconds(cc.get("max-age")) is not None
+    )
+
+
+def _joined(headers: Headers) -> str:
+    return ", ".join(headers.get_all("cache-control"))
+
+
+def _source(cc: dict[str, str | None], headers: Headers, now: float) -> str:
+    """The header that gave the TTL, as ``_header_ttl`` picks it."""
+    for name in ("s-maxage", "max-age"):
+        seconds = _delta_seconds(cc.get(name))
+        if seconds is not None:
+            return f"{name}={seconds}"
+    return f"Expires ({_header_ttl(cc, headers, now) or 0:.0f} s from now)"

@@ -22,6 +22,7 @@ from edgesim.config.document import read_document, read_document_file
 from edgesim.config.failover import read_custom_error_responses, read_origin_groups
 from edgesim.config.functions import read_functions
 from edgesim.config.node import Node
+from edgesim.config.observability import read_access_log, read_inspector
 from edgesim.config.origin_settings import read_custom_origin, read_origins
 from edgesim.config.schema import (
     ALL_METHODS,
@@ -51,6 +52,8 @@ _TOP_KEYS = (
     "functions",
     "custom_error_responses",
     "viewers",
+    "access_log",
+    "inspector",
 )
 _DISTRIBUTION_KEYS = ("id", "domain", "pop")
 _CACHE_SETTINGS_KEYS = ("max_size", "max_object_size", "error_caching_min_ttl")
@@ -194,6 +197,8 @@ def _config(root: Node, base_dir: Path) -> Config:
             top.get("custom_error_responses"), cache.error_caching_min_ttl
         ),
         viewers=read_viewers(top.get("viewers")),
+        access_log=read_access_log(top.get("access_log"), base_dir),
+        inspector=read_inspector(top.get("inspector")),
     )
     if "distribution" in top:
         config = dataclasses.replace(config, distribution=_distribution(top["distribution"]))

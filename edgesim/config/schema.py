@@ -17,6 +17,7 @@ __all__ = [
     "ALL_METHODS",
     "LEGACY_TTLS",
     "MANAGED_CACHE_POLICIES",
+    "AccessLogSettings",
     "Behavior",
     "CachePolicy",
     "CacheSettings",
@@ -27,6 +28,7 @@ __all__ = [
     "Distribution",
     "FunctionAssociation",
     "FunctionConfig",
+    "InspectorSettings",
     "Listen",
     "Origin",
     "OriginChain",
@@ -285,6 +287,30 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessLogSettings:
+    """Where the edge writes CloudFront's standard access log (AccessLogs.md).
+
+    ``include_cookies`` is CloudFront's "Cookie logging": the viewer's Cookie
+    header goes into the ``cs(Cookie)`` field instead of ``-``.
+    """
+
+    path: Path
+    include_cookies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InspectorSettings:
+    """How many of the latest requests the edge keeps a trace of, for the
+    inspector page and ``GET /requests`` (0 keeps none).
+
+    Each trace keeps the request's values alive (about 1.5 KB for a cache hit,
+    2.5 KB for a miss, more with many headers); the default keeps that within
+    what a processor's caches hold, so the requests after it stay fast."""
+
+    requests: int = 250
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     origins: dict[str, Origin]
     default_behavior: Behavior
@@ -297,6 +323,8 @@ class Config:
     origin_groups: dict[str, OriginGroup] = field(default_factory=dict)
     custom_error_responses: dict[int, CustomErrorResponse] = field(default_factory=dict)
     viewers: tuple[ViewerRule, ...] = ()  # simulated viewer locations (edgesim.viewer)
+    access_log: AccessLogSettings | None = None
+    inspector: InspectorSettings = field(default_factory=InspectorSettings)
     source: Path | None = None
 
     @property
