@@ -300,6 +300,9 @@ def measure_instructions(case: str, args: argparse.Namespace, origin_port: int, 
             counts = {p: callgrind_totals([out / f"cg.{p}.2"]) for p in pids}
             procs.stop(case)
     finally:
+        # A process killed at the end leaves its vgdb pipes behind.
+        for leftover in Path(VGDB_PREFIX).parent.glob(Path(VGDB_PREFIX).name + "*"):
+            leftover.unlink(missing_ok=True)
         if args.keep:
             print(f"  callgrind files of {case} kept in {out}", flush=True)
         else:
