@@ -234,6 +234,8 @@ class Exchange:
     hook_runs: list[Any] = field(default_factory=list)  # what each function did
     # The origins a viewer-request CloudFront Function chose (config.schema.OriginChain).
     origin_override: Any = None
+    # A miss start() already sent to its origin, not yet answered (pipeline._DirectFetch).
+    direct: Any = None
     viewer: Any = None  # the simulated viewer (edgesim.viewer.Viewer), if any
     notes: list[str] = field(default_factory=list)
     # What the trace, the access log and the metrics read (edgesim.trace): numbers

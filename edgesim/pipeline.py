@@ -10,6 +10,14 @@ Each stage takes the Exchange, sets its response or what it decided, and
 returns; ``handle`` reads top to bottom like CloudFront's diagram. Failures
 come back as EdgeErrors and become CloudFront's error page in ``_fail``.
 Sources: cloudfront-semantics.md sections 0 and 7.
+
+``start`` runs what never waits; ``finish`` the rest. A miss of a behavior
+without functions is sent to its origin from ``start`` when a pooled
+connection is ready (``ex.direct``), so that the server can answer it from
+the origin's callback with ``finish_now`` (the same stages after the fetch,
+for an answer that needs no waiting) instead of a task; anything else about
+that answer (a failure, a retry, a streamed body, a custom error page) is
+``finish``'s, which awaits the same fetch as its first attempt.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from edgesim.config.schema import (
     Behavior,
     Config,
     CustomErrorResponse,
+    CustomOrigin,
     Origin,
     OriginChain,
     OriginGroup,
@@ -52,8 +61,16 @@ from edgesim.errors import EdgeError, MethodNotAllowed, OriginError
 from edgesim.forwarding import Forwarding, via_value
 from edgesim.hooks import FUNCTION_RULES, HOOK_RULES, EventType, viewer_response_runs
 from edgesim.invoker import Invoker
-from edgesim.models import Exchange, Headers, Request, Response, close_body, read_body
-from edgesim.origins import OriginClient
+from edgesim.models import (
+    BodyStream,
+    Exchange,
+    Headers,
+    Request,
+    Response,
+    close_body,
+    read_body,
+)
+from edgesim.origins import OriginClient, StartedFetch
 from edgesim.pages import error_response
 from edgesim.triggers import Triggers
 from edgesim.viewer import CLOUDFRONT_HEADERS, SIMULATION_HEADER, Viewer, ViewerSimulation
@@ -144,6 +161,34 @@ class _Release:
             action()
 
 
+class _DirectFetch:
+    """A miss sent to its origin from ``start``, because nothing before the fetch
+    can wait: the server takes its answer without a task when ``finish_now``
+    can, and ``finish`` awaits the same fetch when it cannot."""
+
+    __slots__ = ("began", "origin", "outgoing", "release", "response", "sent", "started")
+
+    def __init__(
+        self,
+        origin: Origin,
+        outgoing: Request,
+        sent: Request,
+        started: StartedFetch,
+        release: _Release,
+    ) -> None:
+        self.origin = origin
+        self.outgoing = outgoing  # before the origin's custom headers (for functions)
+        self.sent = sent
+        self.started = started
+        self.release = release
+        self.began = perf_counter()
+        self.response: Response | None = None  # taken from ``started`` once its head is in
+
+    def on_answer(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the origin's response head (or its failure) is in."""
+        self.started.on_head(callback)
+
+
 class Pipeline:
     """Runs one viewer request through the edge and returns its Exchange."""
 
@@ -171,6 +216,15 @@ class Pipeline:
         # Per behavior: the origins to try, in order, and when to fail over.
         self._origins = {id(b): config.origins_for(b.origin) for b in config.all_behaviors}
         self._collapsing = {id(b) for b in config.all_behaviors if collapses_requests(b)}
+        # Behaviors whose misses need no waiting before the origin fetch (no
+        # functions, one HTTP origin): ``start`` sends them at once.
+        self._direct = {
+            id(b)
+            for b in config.all_behaviors
+            if not self.triggers.of(b)
+            and len(self._origins[id(b)].origins) == 1
+            and isinstance(self._origins[id(b)].origins[0], CustomOrigin)
+        }
         self._static_edge_headers = (
             ("Via", via_value(config.distribution)),
             ("X-Amz-Cf-Pop", config.distribution.pop),
@@ -226,8 +280,11 @@ class Pipeline:
             ex.viewer = viewer
         elif self._viewers.active or SIMULATION_HEADER in request.headers:
             self._simulate(ex)
-        if ex.response is None and not self.triggers.has_viewer_functions(self._behavior(ex)):
+        behavior = self._behavior(ex)
+        if ex.response is None and not self.triggers.has_viewer_functions(behavior):
             self._lookup(ex)
+            if ex.response is None and id(behavior) in self._direct:
+                self._send_now(ex)
         response = ex.response
         if response is None or self._custom_error_for(ex, response) is not None:
             ex.pending = True
@@ -255,6 +312,42 @@ class Pipeline:
             await self._viewer_response(ex)
         self._add_edge_headers(ex)
         ex.pending = False
+
+    def finish_now(self, ex: Exchange) -> bool:
+        """The stages after the origin fetch, without waiting, for a miss ``start``
+        sent (``ex.direct``) once its answer is in: answered (True) when the body
+        came whole with the head and no custom error page applies; otherwise
+        False, and ``finish`` takes over, awaiting the same fetch."""
+        direct = ex.direct
+        assert direct is not None
+        response = direct.response
+        if response is None:
+            response = direct.response = self.origins.started_response(direct.started)
+        if (
+            response is None
+            or not isinstance(response.body, bytes | None)
+            or self._custom_error_for(ex, response) is not None
+        ):
+            return False
+        ex.direct = None
+        fetched = (direct.origin, direct.sent, direct.began, perf_counter(), response.status)
+        ex.origin_fetches += ((*fetched, response.headers),)
+        key = ex.cache_key
+        stale = ex.cached if isinstance(ex.cached, Entry) else None
+        if not self._revalidated(ex, key, stale, response):
+            headers, encoding = self._for_viewer(ex, response)
+            self._answer_from_origin(ex, key, stale, response, headers, encoding, response.body)
+        direct.release()
+        self._add_edge_headers(ex)
+        ex.pending = False
+        return True
+
+    def abandon(self, ex: Exchange) -> None:
+        """The viewer went away while a miss ``start`` sent was at the origin."""
+        direct, ex.direct = ex.direct, None
+        if direct is not None:
+            direct.started.abandon()
+            direct.release()
 
     # -- stages ---------------------------------------------------------
 
@@ -325,9 +418,40 @@ class Pipeline:
         if entry is not None and entry.is_fresh(self.clock.monotonic()):
             self._from_entry(ex, entry, "Hit")
 
+    def _send_now(self, ex: Exchange) -> None:
+        """Send a miss to its origin now, when a pooled connection is ready and no
+        other viewer is already fetching its key (``ex.direct``); else ``finish``
+        fetches it."""
+        key = ex.cache_key
+        behavior = self._behavior(ex)
+        collapsing = key is not None and id(behavior) in self._collapsing
+        if key is not None and collapsing and self.collapser.in_flight(key):
+            return  # wait for that fetch: finish() joins it
+        stale = ex.cached if isinstance(ex.cached, Entry) else None
+        origin = self._origins[id(behavior)].origins[0]
+        outgoing = self._forwarding[id(behavior)].origin_request(
+            ex.request, origin, ex.request_id, cacheable=key is not None
+        )
+        if stale is not None:
+            outgoing = conditional_request(outgoing, stale)
+        sent = Forwarding.with_origin_headers(outgoing, origin)
+        started = self.origins.start_fetch(origin, sent)
+        if started is None:
+            return
+        release = _Release(None)
+        if collapsing:
+            assert key is not None
+            self.collapser.join(key)  # the leader: nobody else is fetching it
+            release = _Release(lambda: self.collapser.finish(key))
+        ex.direct = _DirectFetch(origin, outgoing, sent, started, release)
+
     async def _fetch_missing(self, ex: Exchange) -> None:
         """Fetch from the origin; concurrent misses on one key wait for the first."""
         key = ex.cache_key
+        if ex.direct is not None:  # sent from start(), collapsing already decided
+            stale = ex.cached if isinstance(ex.cached, Entry) else None
+            await self._fetch(ex, key, stale, ex.direct.release)
+            return
         if key is None:
             await self._fetch(ex, None)
             return
@@ -380,6 +504,23 @@ class Pipeline:
         for attempt, planned in enumerate(chain, 1):
             origin = planned
             can_fail_over = attempt < len(chain)
+            direct, ex.direct = ex.direct, None
+            if direct is not None:
+                # Sent from start(): its answer, or the wait for it, is this attempt.
+                began = direct.began
+                outgoing, sent = direct.outgoing, direct.sent
+                try:
+                    response = direct.response or await self.origins.fetch(
+                        origin, sent, direct.started
+                    )
+                except OriginError as error:
+                    if self._origin_failed(ex, origin, sent, began, error, stale, can_fail_over):
+                        continue
+                    return None
+                ex.origin_fetches += (
+                    (origin, sent, began, perf_counter(), response.status, response.headers),
+                )
+                return await self._after_origin(ex, key, stale, outgoing, origin, response)
             outgoing = self._forwarding[id(behavior)].origin_request(
                 ex.request, origin, ex.request_id, cacheable=key is not None
             )
@@ -405,14 +546,8 @@ class Pipeline:
             try:
                 response = await self.origins.fetch(origin, sent)
             except OriginError as error:
-                ex.origin_fetches += ((origin, sent, began, perf_counter(), 0, error),)
-                if can_fail_over:
-                    ex.notes.append(f"failover after {error.detailed_result_type}: {error}")
+                if self._origin_failed(ex, origin, sent, began, error, stale, can_fail_over):
                     continue
-                if stale is not None:
-                    self._serve_stale(ex, stale)
-                else:
-                    self._fail(ex, error)
                 return None
             fetched = (origin, sent, began, perf_counter(), response.status, response.headers)
             ex.origin_fetches += (fetched,)
@@ -422,6 +557,28 @@ class Pipeline:
                 continue
             return await self._after_origin(ex, key, stale, outgoing, origin, response)
         raise AssertionError("an origin chain is never empty")
+
+    def _origin_failed(
+        self,
+        ex: Exchange,
+        origin: Origin,
+        sent: Request,
+        began: float,
+        error: OriginError,
+        stale: Entry | None,
+        can_fail_over: bool,
+    ) -> bool:
+        """An origin gave no answer: True to try the next origin of the group; else
+        the exchange is answered (the stale object, or CloudFront's error)."""
+        ex.origin_fetches += ((origin, sent, began, perf_counter(), 0, error),)
+        if can_fail_over:
+            ex.notes.append(f"failover after {error.detailed_result_type}: {error}")
+            return True
+        if stale is not None:
+            self._serve_stale(ex, stale)
+        else:
+            self._fail(ex, error)
+        return False
 
     async def _after_origin(
         self,
@@ -434,17 +591,8 @@ class Pipeline:
     ) -> Response | None:
         """Revalidation results, then the origin-response function."""
         hooks = self.triggers.of(self._behavior(ex))
-        ex.origin_status = response.status
-        if key is not None and response.status != 304:
-            self.store.record_miss()
-        if stale is not None and (response.status == 304 or response.status >= 500):
+        if self._revalidated(ex, key, stale, response):
             await close_body(response.body)
-            if response.status == 304:
-                self._refresh(ex, stale, response.headers)
-            else:
-                # An expired object is served a while longer when revalidation
-                # gets a 5xx (Expiration.md, "stale objects").
-                self._serve_stale(ex, stale)
             return None
         if EventType.ORIGIN_RESPONSE in hooks:
             outcome = await self.triggers.run(
@@ -463,6 +611,23 @@ class Pipeline:
             response = changed
         return response
 
+    def _revalidated(
+        self, ex: Exchange, key: str | None, stale: Entry | None, response: Response
+    ) -> bool:
+        """Count the miss; True when the answer is the stale object's: a 304
+        refreshes it, a 5xx keeps it served a while longer (Expiration.md,
+        "stale objects"). The caller closes the response's body then."""
+        ex.origin_status = response.status
+        if key is not None and response.status != 304:
+            self.store.record_miss()
+        if stale is None or not (response.status == 304 or response.status >= 500):
+            return False
+        if response.status == 304:
+            self._refresh(ex, stale, response.headers)
+        else:
+            self._serve_stale(ex, stale)
+        return True
+
     async def _store_and_answer(
         self,
         ex: Exchange,
@@ -471,59 +636,81 @@ class Pipeline:
         response: Response,
         release: _Release,
     ) -> None:
-        """Compress, store what may be cached, and set the viewer's response."""
+        """Compress, store what may be cached, and set the viewer's response; a
+        body to compress or a small one is read whole first."""
+        headers, encoding = self._for_viewer(ex, response)
+        body = response.body
+        if (
+            body is not None
+            and not isinstance(body, bytes)
+            and (
+                encoding is not None
+                or (body.length is not None and body.length <= _INLINE_BODY_LIMIT)
+            )
+        ):
+            try:
+                body = await read_body(body)
+            except OriginError as error:
+                self._fail(ex, error)
+                return
+        self._answer_from_origin(ex, key, stale, response, headers, encoding, body, release)
+
+    def _for_viewer(self, ex: Exchange, response: Response) -> tuple[Headers, str | None]:
+        """The origin's headers as the viewer gets them, and the compression to apply."""
         behavior = self._behavior(ex)
         headers = self._forwarding[id(behavior)].viewer_headers(response.headers)
-        body = response.body
-        encoding = None
-        if body is not None:
-            encoding = choose_encoding(behavior, ex.request, response.status, headers)
-        try:
-            if encoding is not None:
-                body = compress(await read_body(body), encoding)
-                headers = compressed_headers(headers, encoding, len(body))
-            ttl = None
-            if key is not None and ex.request.method == "GET":
-                ttl = ttl_for(
-                    behavior.cache,
-                    response.status,
-                    headers,
-                    self.clock.time(),
-                    self._error_caching_min_ttl(response.status),
-                )
-                ex.ttl, ex.ttl_headers = ttl, headers
-            if (
-                body is not None
-                and not isinstance(body, bytes)
-                and body.length is not None
-                and body.length <= _INLINE_BODY_LIMIT
-            ):
-                body = await read_body(body)
-            result = _GENERATED if ex.generated_by else "Miss"
-            if key is None or ttl is None or body is None:
-                if key is not None and stale is not None:
-                    self.store.remove(key)
+        if response.body is None:
+            return headers, None
+        return headers, choose_encoding(behavior, ex.request, response.status, headers)
+
+    def _answer_from_origin(
+        self,
+        ex: Exchange,
+        key: str | None,
+        stale: Entry | None,
+        response: Response,
+        headers: Headers,
+        encoding: str | None,
+        body: bytes | BodyStream | None,
+        release: _Release | None = None,
+    ) -> None:
+        """Compress, store and answer; ``body`` is bytes, None, or a stream too large
+        to hold, which fills the cache as it goes to the viewer (``release`` ends
+        its key's collapsing when it is done)."""
+        if encoding is not None:
+            assert isinstance(body, bytes)
+            body = compress(body, encoding)
+            headers = compressed_headers(headers, encoding, len(body))
+        ttl = None
+        if key is not None and ex.request.method == "GET":
+            ttl = ttl_for(
+                self._behavior(ex).cache,
+                response.status,
+                headers,
+                self.clock.time(),
+                self._error_caching_min_ttl(response.status),
+            )
+            ex.ttl, ex.ttl_headers = ttl, headers
+        if key is None or ttl is None or body is None:
+            if key is not None and stale is not None:
+                self.store.remove(key)
+            ex.response = Response(response.status, headers, body, response.reason)
+            if ex.generated_by:
+                self._generated(ex, ex.response)
+            return
+        if isinstance(body, bytes):
+            status, reason = response.status, response.reason
+            entry = ex.stored = self._store(key, status, reason, headers, body, ttl)
+            if entry is None:
                 ex.response = Response(response.status, headers, body, response.reason)
-                if ex.generated_by:
-                    self._generated(ex, ex.response)
-                return
-            if isinstance(body, bytes):
-                entry = ex.stored = self._store(
-                    key, response.status, response.reason, headers, body, ttl
-                )
-                if entry is None:
-                    ex.response = Response(response.status, headers, body, response.reason)
-                else:
-                    self._from_entry(ex, entry, result)
-                return
-        except OriginError as error:
-            self._fail(ex, error)
+            else:
+                self._from_entry(ex, entry, _GENERATED if ex.generated_by else "Miss")
             return
         fill = CacheFill(
             body,
             self.config.cache.max_object_size,
             lambda data: self._store(key, response.status, response.reason, headers, data, ttl),
-            release,
+            release or _Release(None),
         )
         ex.response = Response(response.status, headers, fill, response.reason)
 

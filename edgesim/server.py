@@ -50,8 +50,9 @@ _MAX_URL = 8192
 _MAX_HEADERS_TOTAL = 20_480
 _NO_BODY_STATUSES = frozenset({204, 304})
 _BODY_LIMIT = 2**16  # flow-control window of the request body reader
-# A trace keeps an answered response's body up to this size (see _forget_body).
-_KEPT_BODY = 16 * 1024
+# Bodies below this are joined to their head (one copy, one write); larger
+# ones go out beside it in one writev.
+_COPY_LIMIT = 65536
 # Idle viewer connections are closed after this long; CloudFront does not
 # publish its viewer keep-alive timeout, so this is edgesim's choice.
 VIEWER_IDLE_TIMEOUT = 60.0
@@ -110,7 +111,7 @@ class _Connection(BaseProtocol):
         # the connection once started (cheaper than a task per request) and
         # sleeps on ``_wakeup`` between requests.
         self._task: asyncio.Task[None] | None = None
-        self._wakeup: asyncio.Future[Exchange] | None = None
+        self._wakeup: asyncio.Future[Exchange | None] | None = None
         self._busy = False
         # The pipeline (generation) of the exchange being answered by the task: a
         # reload swaps the server's pipeline, and an exchange finishes on its own.
@@ -189,7 +190,8 @@ class _Connection(BaseProtocol):
         )
 
     def _answer_now(self, message: Any, payload: StreamReader) -> None:
-        """Answer without a task when the pipeline can (cache hits, refusals);
+        """Answer without a task when the pipeline can: cache hits, refusals, and
+        misses it sent to the origin at once (answered when the origin is);
         otherwise hand the request to this connection's task."""
         try:
             request = self._request(message, payload)
@@ -202,18 +204,46 @@ class _Connection(BaseProtocol):
             self._queue.append((message, payload))
             self.pipeline = pipeline
             self._busy = True
-            wakeup = self._wakeup
-            if wakeup is not None:
-                self._wakeup = None
-                wakeup.set_result(ex)
+            direct = ex.direct
+            if direct is not None:
+                direct.on_answer(lambda: self._origin_answered(ex, pipeline))
             else:
-                self._task = self._loop.create_task(self._serve(ex))
+                self._hand_over(ex)
             return
         self._write_buffered(ex, message)
         if not payload.is_eof():
             self._close()
 
-    async def _serve(self, first: Exchange) -> None:
+    def _origin_answered(self, ex: Exchange, pipeline: Pipeline) -> None:
+        """The origin answered a miss ``_answer_now`` left waiting: finish it here if
+        the pipeline can without waiting, else in the task."""
+        if self._closing or self.transport is None or not self._queue:
+            pipeline.abandon(ex)  # the viewer went away meanwhile
+            return
+        if not pipeline.finish_now(ex):
+            self._hand_over(ex)
+            return
+        message, payload = self._queue.popleft()
+        self._busy = False
+        self.pipeline = None
+        self._write_buffered(ex, message)
+        if not payload.is_eof():
+            self._close()
+        elif self._queue and not self._closing:
+            self._busy = True  # pipelined requests came meanwhile
+            self.pipeline = self._server.pipeline
+            self._hand_over(None)
+
+    def _hand_over(self, first: Exchange | None) -> None:
+        """Let the connection's task answer the queue; ``first`` is its head, started."""
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            wakeup.set_result(first)
+        else:
+            self._task = self._loop.create_task(self._serve(first))
+
+    async def _serve(self, first: Exchange | None) -> None:
         """Answer the queue, then sleep until ``_answer_now`` hands over the next
         exchange that has to wait; ends with the connection."""
         try:
@@ -316,11 +346,10 @@ class _Connection(BaseProtocol):
             transport.write(head)
             ex.bytes_out = len(head)
         else:
-            if len(body) < 65536:
+            if len(body) < _COPY_LIMIT:
                 transport.write(head + body)
             else:
-                transport.write(head)
-                transport.write(body)
+                transport.writelines((head, body))  # one writev, no copy of the body
             ex.bytes_out = len(head) + len(body)
         self._server.record(ex)
         if close:
@@ -351,9 +380,17 @@ class _Connection(BaseProtocol):
                     if self.transport is None:
                         raise ConnectionError("viewer went away")
                     if chunk:
-                        data = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk
-                        transport.write(data)
-                        sent += len(data)
+                        if not chunked:
+                            transport.write(chunk)
+                            sent += len(chunk)
+                        elif len(chunk) < _COPY_LIMIT:
+                            data = b"%x\r\n%b\r\n" % (len(chunk), chunk)
+                            transport.write(data)
+                            sent += len(data)
+                        else:
+                            size = b"%x\r\n" % len(chunk)
+                            transport.writelines((size, chunk, b"\r\n"))
+                            sent += len(size) + len(chunk) + 2
                     if self._paused:
                         await self._drain_helper()
             except OriginError as error:
@@ -420,11 +457,11 @@ class _Connection(BaseProtocol):
 
 def _forget_body(ex: Exchange, response: Response) -> None:
     """Keep the answered response without its body: a trace does not show it, and
-    kept bodies (or the streams and connections behind them) would crowd the
-    memory. Only for streams and bodies over ``_KEPT_BODY``: rebuilding the
-    response costs more than keeping a small body, and a response whole from
-    the cache (it has the entry's pre-rendered head) is left alone, as the
-    entry holds its body anyway. The Content-Length it was framed with stays."""
+    what a trace keeps costs every request its memory traffic (a kilobyte a
+    request is a quarter of a megabyte over the ring: colder caches for all
+    requests). A response whole from the cache (it has the entry's
+    pre-rendered head) is left alone, as the entry holds its body anyway. The
+    Content-Length it was framed with stays."""
     headers = response.headers
     body = response.body
     if (
@@ -487,10 +524,8 @@ class EdgeServer:
         key = (response.status if response is not None and ex.bytes_out else 0, ex.x_cache)
         requests = self._requests
         requests[key] = requests.get(key, 0) + 1
-        if response is not None and response.head is None:
-            body = response.body
-            if body is not None and (type(body) is not bytes or len(body) > _KEPT_BODY):
-                _forget_body(ex, response)
+        if response is not None and response.head is None and response.body is not None:
+            _forget_body(ex, response)
         self._trace(ex)
         if ex.origin_fetches or ex.hook_runs or ex.aborted:
             self.metrics.observe(ex, key)

@@ -18,10 +18,10 @@ default_behavior: {origin: app}
 """
 
 
-def test_access_log_and_inspector_are_off_and_250_by_default(tmp_path: Path) -> None:
+def test_access_log_and_inspector_are_off_and_100_by_default(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "edge.yaml", BASE))
     assert config.access_log is None
-    assert config.inspector == InspectorSettings(250)
+    assert config.inspector == InspectorSettings(100)
 
 
 def test_a_relative_access_log_is_beside_the_config_file(tmp_path: Path) -> None:
@@ -143,4 +143,4 @@ def test_the_example_config_documents_both_keys(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "example.yaml", uncommented))
     assert config.access_log is not None
     assert config.access_log.path.parent == tmp_path
-    assert config.inspector.requests == 250
+    assert config.inspector.requests == 100

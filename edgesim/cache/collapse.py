@@ -63,6 +63,10 @@ class Collapser:
         self.collapsed += 1
         return future
 
+    def in_flight(self, key: str) -> bool:
+        """Whether a leader is fetching ``key`` now (joining would wait for it)."""
+        return key in self._groups
+
     def finish(self, key: str) -> None:
         """The leader is done (stored, uncacheable or failed): release every follower."""
         for future in self._groups.pop(key, ()):

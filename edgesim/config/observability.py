@@ -13,7 +13,7 @@ way to the file that do not exist yet are created when the edge starts.
 inspector page and ``GET /requests``); each trace holds references to the
 request, the response and the cached object it was served from::
 
-    inspector: {requests: 250}                # the default; 0 keeps none
+    inspector: {requests: 100}                # the default; 0 keeps none
 """
 
 from __future__ import annotations

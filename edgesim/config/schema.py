@@ -303,11 +303,13 @@ class InspectorSettings:
     """How many of the latest requests the edge keeps a trace of, for the
     inspector page and ``GET /requests`` (0 keeps none).
 
-    Each trace keeps the request's values alive (about 1.5 KB for a cache hit,
-    2.5 KB for a miss, more with many headers); the default keeps that within
-    what a processor's caches hold, so the requests after it stay fast."""
+    Each trace keeps the request's values alive (about 5 KB for a pass-through
+    miss: its requests and headers as received and sent), and every request
+    then works in memory the caches have lost: with 250 kept, a miss cost
+    about an eighth more CPU than with none (bench/README.md). The default is
+    what a page load or two makes."""
 
-    requests: int = 250
+    requests: int = 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgesim.config.schema import CustomOrigin, DirectoryOrigin, Origin
 from edgesim.models import Request, Response
+from edgesim.origins import StartedFetch
 from edgesim.origins.directory import DirectoryOriginClient
 from edgesim.origins.http import HttpOriginClient
 
@@ -21,13 +22,24 @@ class OriginClients:
         self.http = http or HttpOriginClient()
         self.directory = directory or DirectoryOriginClient()
 
-    async def fetch(self, origin: Origin, request: Request) -> Response:
+    async def fetch(
+        self, origin: Origin, request: Request, started: StartedFetch | None = None
+    ) -> Response:
         """See ``edgesim.origins.OriginClient.fetch``."""
         if isinstance(origin, CustomOrigin):
-            return await self.http.fetch(origin, request)
+            return await self.http.fetch(origin, request, started)
         if isinstance(origin, DirectoryOrigin):
             return await self.directory.fetch(origin, request)
         raise TypeError(f"unknown origin type {type(origin).__name__}")
+
+    def start_fetch(self, origin: Origin, request: Request) -> StartedFetch | None:
+        """HTTP origins only: a folder origin answers within ``fetch`` anyway."""
+        if isinstance(origin, CustomOrigin):
+            return self.http.start_fetch(origin, request)
+        return None
+
+    def started_response(self, started: StartedFetch) -> Response | None:
+        return self.http.started_response(started)
 
     async def close(self) -> None:
         await self.http.close()

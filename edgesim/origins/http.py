@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp.streams import StreamReader
@@ -30,6 +31,7 @@ from edgesim.errors import (
     OriginTimeout,
 )
 from edgesim.models import BodyStream, Headers, Request, Response
+from edgesim.origins import StartedFetch
 from edgesim.origins.connection import OriginBody, OriginConnection, _ConnectionGone
 
 __all__ = ["HttpOriginClient"]
@@ -78,27 +80,36 @@ class HttpOriginClient:
         """Idle pooled connections to ``origin`` (for tests and the inspector)."""
         return sum(c.reusable for c in self._idle.get(_key(origin), ()))
 
-    async def fetch(self, origin: CustomOrigin, request: Request) -> Response:
+    async def fetch(
+        self, origin: CustomOrigin, request: Request, started: StartedFetch | None = None
+    ) -> Response:
         """Send ``request`` to ``origin``; return once the response head has arrived.
 
-        Raises OriginDnsError, OriginConnectError (after all attempts),
-        OriginTimeout (no head within read_timeout; GET and HEAD are tried
-        up to connection_attempts times, as CloudFront does), OriginInvalidResponse
-        (not HTTP) or OriginReadError (closed before a head). The body is
-        ``bytes`` when it arrived whole with the head, else an ``OriginBody``
-        that raises OriginReadError if cut off.
+        ``started`` is this request already sent by ``start_fetch``: its answer
+        is awaited as the first attempt. Raises OriginDnsError,
+        OriginConnectError (after all attempts), OriginTimeout (no head within
+        read_timeout; GET and HEAD are tried up to connection_attempts times,
+        as CloudFront does), OriginInvalidResponse (not HTTP) or
+        OriginReadError (closed before a head). The body is ``bytes`` when it
+        arrived whole with the head, else an ``OriginBody`` that raises
+        OriginReadError if cut off.
         """
         if self._closed:
             raise RuntimeError("HttpOriginClient is closed")
-        head = _render_head(origin, request)
+        head = started.head if isinstance(started, _Started) else _render_head(origin, request)
         body = request.body
         replayable = request.method in _REPLAYABLE and not _is_stream(body)
         attempts = max(1, origin.connection_attempts)
         fresh = False
         while True:
-            conn, reused = await self._acquire(origin, fresh)
             try:
-                message, payload = await _exchange(conn, origin, request, head)
+                if isinstance(started, _Started):
+                    conn, reused, waiter = started.conn, True, started.waiter
+                    started = None
+                    message, payload = await _answer(conn, waiter)
+                else:
+                    conn, reused = await self._acquire(origin, fresh)
+                    message, payload = await _exchange(conn, origin, request, head)
             except OriginTimeout:
                 # CloudFront tries GET and HEAD again after a response timeout,
                 # up to the connection attempts; other methods never
@@ -114,24 +125,49 @@ class HttpOriginClient:
                     fresh = True
                     continue
                 raise
-            break
-        status = message.code
-        # latin-1 maps bytes 1:1, so rendering the headers again gives the origin's bytes.
-        headers = Headers(
-            [(n.decode("latin-1"), v.decode("latin-1")) for n, v in message.raw_headers]
-        )
-        if request.method == "HEAD" or status in _NO_BODY_STATUS:
-            return Response(status=status, headers=headers, reason=message.reason)
-        if payload.is_eof():
-            # The whole body came with the head (the usual case for small
-            # objects) and the connection is pooled already: hand over bytes.
-            return Response(status, headers, payload.read_nowait(), message.reason)
-        length: int | None = None
-        if not message.chunked:
-            content_length = message.headers.get("Content-Length")
-            if content_length is not None:
-                length = int(content_length)
-        return Response(status, headers, OriginBody(conn, payload, length), message.reason)
+            return _response(conn, request, message, payload)
+
+    def start_fetch(self, origin: CustomOrigin, request: Request) -> StartedFetch | None:
+        """Send ``request`` now, without waiting, if an idle pooled connection is
+        ready and the request has no streamed body; None otherwise (``fetch``
+        connects). Its answer is read with ``started_response`` or awaited with
+        ``fetch(..., started=...)``, exactly once."""
+        if self._closed or _is_stream(request.body):
+            return None
+        idle = self._idle.get(_key(origin))
+        if not idle:
+            return None
+        try:
+            head = _render_head(origin, request)
+        except InvalidRequest:
+            return None  # fetch() raises it
+        while idle:
+            conn = idle.pop()  # LIFO, as _acquire
+            if conn.reusable:
+                break
+            conn.close()
+        else:
+            return None
+        waiter = conn.start(head_only=request.method == "HEAD", read_timeout=origin.read_timeout)
+        body = request.body
+        try:
+            if body is None:
+                conn.write(head)
+            elif isinstance(body, bytes):
+                conn.write([head, body] if len(body) > 65_536 else head + body)
+        except _ConnectionGone:
+            pass  # the waiter tells what happened
+        return _Started(conn, waiter, head, request)
+
+    def started_response(self, started: StartedFetch) -> Response | None:
+        """The response to a started fetch whose head has arrived, taken once; None
+        while it has not, or when it failed (``fetch(..., started=...)`` raises why)."""
+        assert isinstance(started, _Started)
+        waiter = started.waiter
+        if not waiter.done() or waiter.cancelled() or waiter.exception() is not None:
+            return None
+        message, payload = waiter.result()
+        return _response(started.conn, started.request, message, payload)
 
     async def close(self) -> None:
         """Close idle connections; busy ones close when their exchange ends."""
@@ -222,6 +258,58 @@ class HttpOriginClient:
         )
 
 
+class _Started:
+    """A request sent by ``start_fetch``: its connection and the future of its head."""
+
+    __slots__ = ("conn", "head", "request", "waiter")
+
+    def __init__(
+        self,
+        conn: OriginConnection,
+        waiter: asyncio.Future[tuple[Any, StreamReader]],
+        head: bytes,
+        request: Request,
+    ) -> None:
+        self.conn = conn
+        self.waiter = waiter
+        self.head = head
+        self.request = request
+
+    def on_head(self, callback: Callable[[], None]) -> None:
+        self.waiter.add_done_callback(lambda _: callback())
+
+    def abandon(self) -> None:
+        """Nobody will read the answer: close the connection unless it is pooled again."""
+        waiter = self.waiter
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            _message, payload = waiter.result()
+            self.conn.abandon(payload)
+        else:
+            self.conn.abandon(waiter)
+
+
+def _response(
+    conn: OriginConnection, request: Request, message: Any, payload: StreamReader
+) -> Response:
+    """The Response for an origin's answer: headers as sent, the body as bytes when
+    it came whole with the head, else streamed."""
+    status = message.code
+    # latin-1 maps bytes 1:1, so rendering the headers again gives the origin's bytes.
+    headers = Headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in message.raw_headers])
+    if request.method == "HEAD" or status in _NO_BODY_STATUS:
+        return Response(status, headers, None, message.reason)
+    if payload.is_eof():
+        # The whole body came with the head (the usual case for small
+        # objects) and the connection is pooled already: hand over bytes.
+        return Response(status, headers, payload.read_nowait(), message.reason)
+    length: int | None = None
+    if not message.chunked:
+        content_length = message.headers.get("Content-Length")
+        if content_length is not None:
+            length = int(content_length)
+    return Response(status, headers, OriginBody(conn, payload, length), message.reason)
+
+
 async def _exchange(
     conn: OriginConnection, origin: CustomOrigin, request: Request, head: bytes
 ) -> tuple[Any, StreamReader]:
@@ -240,6 +328,13 @@ async def _exchange(
     except BaseException:
         conn.abandon(waiter)
         raise
+    return await _answer(conn, waiter)
+
+
+async def _answer(
+    conn: OriginConnection, waiter: asyncio.Future[tuple[Any, StreamReader]]
+) -> tuple[Any, StreamReader]:
+    """The final response head; a cancelled wait closes the connection."""
     try:
         return await waiter
     except asyncio.CancelledError:
