@@ -8,6 +8,7 @@ edge-functions-restrictions.md, test-function.md, cloudfront-semantics.md sectio
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from edgesim.config import load_config
 from edgesim.config.schema import CacheSettings, CustomOrigin, FunctionConfig, Listen
 from edgesim.service import Edge
 from edgesim.testfunction import run_test_function
+from edgesim.workers.pool import CLOUDFRONT_ENVIRONMENTS
 from tests.conftest import EdgeFactory, RecordingOrigin, behavior
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -316,6 +318,38 @@ async def test_a_function_that_keeps_exceeding_its_budget_is_throttled(
     assert throttled.headers["x-cache"] == "FunctionThrottledError from cloudfront"
     stats = (await client.get(f"{edge.admin_url}/stats")).json()
     assert json.dumps(stats).count("throttles") >= 1
+
+
+async def test_concurrent_requests_share_a_few_environments_and_none_is_throttled(
+    make_edge: EdgeFactory, tmp_path: Path, origin: RecordingOrigin, client: httpx.AsyncClient
+) -> None:
+    """CloudFront scales a CloudFront Function on its own: a burst waits for one of
+    a few environments instead of starting one per request in flight, and a
+    runaway among them is stopped without holding up the rest."""
+    body = (
+        "function handler(e) { if (e.request.uri === '/spin') { while (true) {} }"
+        " var x = 0; for (var i = 0; i < 2000; i++) x += i; return e.request; }"
+    )
+    edge = await _edge_with(make_edge, tmp_path, body)
+    for n in range(40):
+        origin.reply(f"/o{n}", f"object {n}")
+    paths = [f"/o{n}" for n in range(40)]
+    paths[7] = paths[23] = "/spin"
+    answers = await asyncio.gather(*(client.get(f"{edge.url}{p}") for p in paths))
+    for path, answer in zip(paths, answers, strict=True):
+        if path == "/spin":
+            assert answer.status_code == 503
+            assert answer.headers["x-cache"] == "FunctionExecutionError from cloudfront"
+        else:
+            assert answer.status_code == 200, (path, answer.headers.get("x-cache"))
+            assert answer.text == f"object {path[2:]}"
+    stats = (await client.get(f"{edge.admin_url}/stats")).json()["functions"]["fn"]
+    assert stats["invocations"] == 40
+    assert stats["throttles"] == 0
+    assert stats["cold_starts"] <= CLOUDFRONT_ENVIRONMENTS + 2  # the two stopped ones are replaced
+    assert stats["environments"] <= CLOUDFRONT_ENVIRONMENTS
+    again = await client.get(f"{edge.url}/o1")
+    assert again.status_code == 200
 
 
 async def test_viewer_response_may_change_the_status_and_sets_cookies(

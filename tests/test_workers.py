@@ -26,6 +26,7 @@ from edgesim.config.schema import FunctionConfig
 from edgesim.workers import FunctionPool, InvokeResult
 from edgesim.workers.limits import TMP_BYTES
 from edgesim.workers.logs import LogGroup
+from edgesim.workers.pool import CLOUDFRONT_ENVIRONMENTS
 
 APP = Path(__file__).parent / "fixtures" / "functions" / "workers_app"
 WORKERS = Path(__file__).parents[1] / "edgesim" / "workers"
@@ -522,6 +523,52 @@ async def test_close_kills_every_worker(make_pool: PoolFactory) -> None:
     assert all(pid_gone(pid) for pid in pids)
     with pytest.raises(RuntimeError):
         await pool.invoke({})
+
+
+# -- CloudFront Functions: a few environments, invocations wait their turn ------
+
+
+async def test_cloudfront_function_invocations_wait_for_a_free_environment(
+    tmp_path: Path,
+) -> None:
+    """A CloudFront Function has no concurrency to throttle on: a burst beyond the
+    pool's environments waits; an invocation cancelled while waiting (its viewer
+    went away) takes nothing with it."""
+    code = tmp_path / "fn.js"
+    code.write_text(
+        "function handler(e) { var x = 0; for (var i = 0; i < 20000; i++) x += i;"
+        " return e.request; }"
+    )
+    config = FunctionConfig("fn", "cloudfront-js-2.0", code, "handler", timeout=2.0)
+    pool = FunctionPool(config)
+    event = {
+        "version": "1.0",
+        "context": {"eventType": "viewer-request"},
+        "viewer": {"ip": "127.0.0.1"},
+        "request": {"method": "GET", "uri": "/x", "querystring": {}, "headers": {}, "cookies": {}},
+    }
+    try:
+        burst = [
+            asyncio.ensure_future(pool.invoke(event)) for _ in range(3 * CLOUDFRONT_ENVIRONMENTS)
+        ]
+        await eventually(
+            lambda: pool.busy == CLOUDFRONT_ENVIRONMENTS or all(t.done() for t in burst)
+        )
+        for task in burst[-3:]:
+            task.cancel()
+        results = await asyncio.gather(*burst, return_exceptions=True)
+        finished = [r for r in results if isinstance(r, InvokeResult)]
+        assert all(r.kind == "ok" for r in finished), [r.kind for r in finished]
+        assert len(finished) >= 3 * CLOUDFRONT_ENVIRONMENTS - 3
+        stats = pool.stats()
+        assert stats["throttles"] == 0
+        assert stats["environments"] <= CLOUDFRONT_ENVIRONMENTS
+        assert stats["busy"] == 0
+        after = await pool.invoke(event)
+        assert after.kind == "ok"
+        assert pool.stats()["environments"] <= CLOUDFRONT_ENVIRONMENTS
+    finally:
+        await pool.close()
 
 
 def test_sandbox_side_imports_only_the_standard_library() -> None:

@@ -18,7 +18,12 @@ lambda-concurrency.md; Lambda@Edge quotas in cloudfront-semantics.md section 4):
   new one. An environment whose module import failed is discarded too.
 
 A CloudFront Function (``config.is_cloudfront_function``) runs in the same
-kind of environment, with the QuickJS runtime (``cff_runtime``) inside. Its
+kind of environment, with the QuickJS runtime (``cff_runtime``) inside. It
+has no concurrency, cold starts or warm state a user can see (CloudFront
+scales it on its own), so the pool keeps at most ``CLOUDFRONT_ENVIRONMENTS``
+and an invocation waits for a free one rather than starting another: on a
+busy edge, one process per invocation in flight would rotate dozens of
+processes through the CPU caches for no observable difference. Its
 results carry compute utilization; when it keeps running over its compute
 budget (``CLOUDFRONT_FUNCTION_LIMITS.throttle_after_overruns`` runs in a
 row) it is throttled for ``throttle_seconds``: invocations come back
@@ -55,7 +60,7 @@ from .result import (
 from .spawner import Spawner, SpawnError
 from .watchdog import Watchdog
 
-__all__ = ["INIT_TIMEOUT", "FunctionPool", "InvokeResult"]
+__all__ = ["CLOUDFRONT_ENVIRONMENTS", "INIT_TIMEOUT", "FunctionPool", "InvokeResult"]
 
 INIT_TIMEOUT = 10.0  # Lambda's Init phase limit for on-demand functions
 TERM_GRACE = 0.2  # seconds between SIGTERM and SIGKILL for a timed-out worker
@@ -63,6 +68,10 @@ VERSION = "1"  # Lambda@Edge runs a numbered version, never $LATEST
 ACCOUNT = "123456789012"
 _RECENT = 10_000  # durations kept for stats()
 _RUNTIME_DIR = str(Path(__file__).resolve().parent)
+# Environments of one CloudFront Function: enough to keep the cores beside the
+# edge's busy, few enough to stay in their caches (bench/README.md, "The cost of
+# a hook": 4 cost 18% less CPU per invocation than one per request in flight).
+CLOUDFRONT_ENVIRONMENTS = 4
 
 
 class FunctionPool:
@@ -98,6 +107,10 @@ class FunctionPool:
         self._spawner = Spawner(config.engine)
         self._watchdog = Watchdog()
         self._idle: list[WorkerProcess] = []  # a stack: most recently used last
+        # CloudFront Functions: invocations waiting for an environment, oldest
+        # first; each is handed a worker, or None to start one in a freed slot.
+        self._waiting: deque[asyncio.Future[WorkerProcess | None]] = deque()
+        self._capacity = CLOUDFRONT_ENVIRONMENTS if self._cloudfront else config.concurrency
         self._envs: set[WorkerProcess] = set()
         self._slots = 0  # environments alive or being created
         self._busy = 0
@@ -116,7 +129,7 @@ class FunctionPool:
     async def start(self) -> None:
         """Start the pool and its ``prewarm`` environments."""
         await self._boot()
-        count = min(self.config.prewarm, self.config.concurrency)
+        count = min(self.config.prewarm, self._capacity)
         await asyncio.gather(*(self._prewarm() for _ in range(count)))
 
     async def invoke(self, event: Any, *, timeout: float | None = None) -> InvokeResult:
@@ -131,12 +144,15 @@ class FunctionPool:
         if self._cloudfront and time.monotonic() < self._throttled_until:
             self._counts["throttles"] += 1
             return throttled(request_id)
+        worker: WorkerProcess | None = None
         if self._idle:
             worker = self._idle.pop()
-        elif self._slots >= self.config.concurrency:
-            self._counts["throttles"] += 1
-            return throttled(request_id)
-        else:
+        elif self._slots >= self._capacity:
+            if not self._cloudfront:
+                self._counts["throttles"] += 1
+                return throttled(request_id)
+            worker = await self._wait_for_environment()
+        if worker is None:
             self._counts["cold_starts"] += 1
             self._busy += 1
             try:
@@ -160,14 +176,52 @@ class FunctionPool:
             self._busy -= 1
         if outcome.kind in ("ok", "error") and worker.alive and not self._closed:
             worker.last_used = time.monotonic()
-            self._idle.append(worker)
+            self._release(worker)
         else:
             self._retire(worker, graceful=outcome.kind == "timeout")
         return self._finish(request_id, outcome, init=init, limit=limit)
 
+    async def _wait_for_environment(self) -> WorkerProcess | None:
+        """A CloudFront Function's turn: a free worker, or None for a freed slot."""
+        waiter: asyncio.Future[WorkerProcess | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed over as it was cancelled
+                handed = waiter.result()
+                if handed is None:
+                    self._slot_freed()
+                else:
+                    self._release(handed)
+            else:
+                self._waiting.remove(waiter)
+            raise
+
+    def _release(self, worker: WorkerProcess) -> None:
+        """``worker`` is free: to the invocation waiting longest, or warm and idle."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(worker)
+                return
+        self._idle.append(worker)
+
+    def _slot_freed(self) -> None:
+        """An environment is gone: the invocation waiting longest may start one."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
     async def close(self) -> None:
         """Kill every environment and the zygote; wait until they are gone."""
         self._closed = True
+        for waiter in self._waiting:
+            if not waiter.done():
+                waiter.set_exception(RuntimeError(f"{self.function_name}: pool is closed"))
+        self._waiting.clear()
         if self._reaper is not None:
             self._reaper.cancel()
             await asyncio.gather(self._reaper, return_exceptions=True)
@@ -254,6 +308,7 @@ class FunctionPool:
             worker = await self._spawner.spawn(spec, memory_mb=cfg.memory, watchdog=self._watchdog)
         except BaseException as exc:
             self._slots -= 1
+            self._slot_freed()
             shutil.rmtree(tmp_dir, ignore_errors=True)
             if isinstance(exc, SpawnError):
                 return None, Outcome("crash", reason=str(exc))
@@ -292,7 +347,7 @@ class FunctionPool:
             self._retire(worker)
         else:
             worker.last_used = time.monotonic()
-            self._idle.append(worker)
+            self._release(worker)
         if self._log is not None and init.output:
             self._log.write(tuple(output_lines(init)))
 
@@ -304,6 +359,7 @@ class FunctionPool:
         self._slots -= 1
         if worker in self._idle:
             self._idle.remove(worker)
+        self._slot_freed()
         worker.on_lost = None
         task = asyncio.ensure_future(self._dispose(worker, graceful))
         self._tasks.add(task)
