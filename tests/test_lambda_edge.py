@@ -295,3 +295,39 @@ async def test_stats_report_cold_starts(
     assert numbers["invocations"] == 3
     assert numbers["cold_starts"] == 1
     assert json.dumps(numbers)  # plain JSON for the admin API
+
+
+async def test_a_viewer_that_leaves_mid_function_does_not_cost_the_environment(
+    ok_route: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient
+) -> None:
+    """The viewer hangs up while its viewer-request function runs: the function
+    runs to its end and its warm environment serves the next request."""
+    edge = await make_edge(
+        default=hooked(viewer_request="slow_pass"),
+        functions={"slow_pass": fn("slow_pass")},
+    )
+
+    async def numbers() -> dict[str, int]:
+        stats = (await client.get(f"{edge.admin_url}/stats")).json()["functions"]
+        return stats["slow_pass"]  # type: ignore[no-any-return]
+
+    host, port = edge.url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /ok HTTP/1.1\r\nHost: edge.test\r\n\r\n")
+    await writer.drain()
+    for _ in range(500):
+        if (await numbers())["busy"] == 1:
+            break
+        await asyncio.sleep(0.01)
+    writer.close()  # gone before the function answers
+    await writer.wait_closed()
+    for _ in range(500):
+        if (await numbers())["invocations"] == 1:
+            break
+        await asyncio.sleep(0.01)
+    answered = await client.get(f"{edge.url}/ok")
+    assert answered.status_code == 200
+    after = await numbers()
+    assert after["invocations"] == 2
+    assert after["cold_starts"] == 1
+    assert after["errors"] == 0

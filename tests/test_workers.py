@@ -13,8 +13,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -512,6 +514,77 @@ def test_log_line_that_is_not_unicode_is_escaped_not_lost(tmp_path: Path) -> Non
     group.write(("START", "bad \ud800 line", "END"))
     group.close()
     assert (tmp_path / "group.log").read_text() == "START\nbad \\ud800 line\nEND\n"
+
+
+async def test_a_cancelled_invocation_runs_to_its_end_and_its_environment_stays_warm(
+    make_pool: PoolFactory, tmp_path: Path
+) -> None:
+    """The caller (a viewer that disconnected) goes away mid-invocation: the
+    invocation still ends and is logged, and the next one reuses the environment."""
+    pool = make_pool("app.sleep", log_dir=tmp_path)
+    first = await pool.invoke({})
+    assert first.kind == "ok"
+    cancelled = asyncio.ensure_future(pool.invoke({"seconds": 0.3}))
+    await eventually(lambda: pool.busy == 1)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert pool.busy == 1  # still running in its environment
+    await eventually(lambda: pool.busy == 0)
+    again = await pool.invoke({})
+    assert again.kind == "ok"
+    assert again.payload["pid"] == first.payload["pid"]
+    stats = pool.stats()
+    assert stats["cold_starts"] == 1
+    assert stats["invocations"] == 3
+    assert stats["errors"] == 0
+    log = (tmp_path / "us-east-1.demo.log").read_text()
+    assert log.count("REPORT RequestId:") == 3
+
+
+async def test_an_answer_that_meets_its_callers_cancellation_is_not_a_protocol_fault(
+    make_pool: PoolFactory,
+) -> None:
+    """The viewer's hang-up and the worker's answer are read in one pass of the
+    loop, the hang-up first: the answer is its invocation's, not an unsolicited
+    message that would cost the environment."""
+    pool = make_pool("app.sleep")
+    first = await pool.invoke({})
+    loop = asyncio.get_running_loop()
+    hang_up, hung_up = socket.socketpair()
+    try:
+        invocation = asyncio.ensure_future(pool.invoke({"seconds": 0.05}))
+        await eventually(lambda: pool.busy == 1)
+        loop.add_reader(hung_up.fileno(), invocation.cancel)
+        hang_up.send(b"x")  # ready before the worker's answer is
+        time.sleep(0.3)  # the loop is blocked: both are ready when it next polls
+        with pytest.raises(asyncio.CancelledError):
+            await invocation
+        loop.remove_reader(hung_up.fileno())
+    finally:
+        hang_up.close()
+        hung_up.close()
+    await eventually(lambda: pool.busy == 0)
+    again = await pool.invoke({})
+    assert again.payload["pid"] == first.payload["pid"]
+    assert pool.stats()["cold_starts"] == 1
+    assert pool.stats()["errors"] == 0
+
+
+async def test_a_cancelled_invocation_still_times_out(make_pool: PoolFactory) -> None:
+    """Running on after its caller left, an invocation keeps its deadline."""
+    pool = make_pool("app.sleep", timeout=0.3)
+    first = await pool.invoke({})
+    cancelled = asyncio.ensure_future(pool.invoke({"seconds": 30}))
+    await eventually(lambda: pool.busy == 1)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    await eventually(lambda: pool.stats()["timeouts"] == 1)
+    await eventually(lambda: pid_gone(first.payload["pid"]))
+    after = await pool.invoke({})
+    assert after.kind == "ok"
+    assert after.payload["pid"] != first.payload["pid"]
 
 
 async def test_close_kills_every_worker(make_pool: PoolFactory) -> None:

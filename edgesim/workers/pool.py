@@ -16,6 +16,9 @@ lambda-concurrency.md; Lambda@Edge quotas in cloudfront-semantics.md section 4):
 * An environment whose invocation timed out, crashed, ran out of memory or
   broke the protocol is killed and never reused; the next invocation gets a
   new one. An environment whose module import failed is discarded too.
+* An invocation whose viewer went away runs to its end, as Lambda has no way
+  to stop one once it runs (AWS does not say CloudFront tries): it is logged
+  and counted as any, and its environment stays warm.
 
 A CloudFront Function (``config.is_cloudfront_function``) runs in the same
 kind of environment, with the QuickJS runtime (``cff_runtime``) inside. It
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import shutil
 import tempfile
 import time
@@ -117,7 +121,7 @@ class FunctionPool:
         self._nproc = 0
         self._booted: asyncio.Future[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Future[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._closed = False
         self._counts = dict.fromkeys(
             ("invocations", "errors", "throttles", "cold_starts", "timeouts", "crashes"), 0
@@ -140,7 +144,6 @@ class FunctionPool:
             await self._boot()
         request_id = new_request_id()
         limit = self.config.timeout if timeout is None else timeout
-        init: Outcome | None = None
         if self._cloudfront and time.monotonic() < self._throttled_until:
             self._counts["throttles"] += 1
             return throttled(request_id)
@@ -153,33 +156,90 @@ class FunctionPool:
                 return throttled(request_id)
             worker = await self._wait_for_environment()
         if worker is None:
+            # A cold start runs in a task of its own: a viewer that leaves
+            # meanwhile leaves it to finish, Init phase and invocation.
             self._counts["cold_starts"] += 1
-            self._busy += 1
-            try:
-                created, init = await self._create("on-demand")
-            finally:
-                self._busy -= 1
-            if created is None or init.kind != "ok":
-                if created is not None:
-                    self._retire(created)
-                return self._finish(
-                    request_id, init, init=None, limit=INIT_TIMEOUT, failed_init=True
-                )
-            worker = created
+            self._slots += 1
+            cold = asyncio.ensure_future(self._cold_start(request_id, event, limit))
+            self._tasks.add(cold)
+            cold.add_done_callback(self._tasks.discard)
+            return await asyncio.shield(cold)
+        return await self._run(worker, request_id, event, limit, None)
+
+    async def _cold_start(self, request_id: str, event: Any, limit: float) -> InvokeResult:
+        self._busy += 1
+        try:
+            created, init = await self._create("on-demand")
+        finally:
+            self._busy -= 1
+        if created is None or init.kind != "ok":
+            if created is not None:
+                self._retire(created)
+            return self._finish(request_id, init, init=None, limit=INIT_TIMEOUT, failed_init=True)
+        return await self._run(created, request_id, event, limit, init)
+
+    async def _run(
+        self,
+        worker: WorkerProcess,
+        request_id: str,
+        event: Any,
+        limit: float,
+        init: Outcome | None,
+    ) -> InvokeResult:
         self._busy += 1
         try:
             outcome = await worker.invoke(request_id, event, limit)
-        except BaseException:
-            self._retire(worker)  # cancelled mid-flight: its late reply would be unsolicited
+        except asyncio.CancelledError:
+            # The viewer went away. The invocation runs on, as on Lambda, and
+            # its environment stays warm; only its answer is not wanted.
+            running = worker.abandoned
+            if running is None:
+                self._busy -= 1
+                self._retire(worker)
+            else:
+                self._tasks.add(running)
+                running.add_done_callback(
+                    functools.partial(self._abandoned, worker, request_id, init, limit)
+                )
             raise
-        finally:
+        except BaseException:
             self._busy -= 1
+            self._retire(worker)
+            raise
+        self._busy -= 1
+        return self._settle(worker, request_id, outcome, init, limit)
+
+    def _settle(
+        self,
+        worker: WorkerProcess,
+        request_id: str,
+        outcome: Outcome,
+        init: Outcome | None,
+        limit: float,
+    ) -> InvokeResult:
+        """Back to the pool or out of service, by how the invocation ended."""
         if outcome.kind in ("ok", "error") and worker.alive and not self._closed:
             worker.last_used = time.monotonic()
             self._release(worker)
         else:
             self._retire(worker, graceful=outcome.kind == "timeout")
         return self._finish(request_id, outcome, init=init, limit=limit)
+
+    def _abandoned(
+        self,
+        worker: WorkerProcess,
+        request_id: str,
+        init: Outcome | None,
+        limit: float,
+        running: asyncio.Future[Outcome],
+    ) -> None:
+        """An invocation whose caller went away has ended: counted and logged as any."""
+        self._tasks.discard(running)
+        self._busy -= 1
+        if running.cancelled() or running.exception() is not None:
+            self._retire(worker)
+        else:
+            self._settle(worker, request_id, running.result(), init, limit)
 
     async def _wait_for_environment(self) -> WorkerProcess | None:
         """A CloudFront Function's turn: a free worker, or None for a freed slot."""
@@ -276,8 +336,8 @@ class FunctionPool:
         self._reaper = asyncio.create_task(self._reap_loop())
 
     async def _create(self, initialization_type: str) -> tuple[WorkerProcess | None, Outcome]:
-        """A new environment through its Init phase. Takes a slot, which the worker then owns."""
-        self._slots += 1
+        """A new environment through its Init phase, in a slot the caller took (before
+        any await, so that concurrent invocations see it), which the worker then owns."""
         cfg = self.config
         tmp_dir = tempfile.mkdtemp(prefix="edgesim-env-")
         env = lambda_environment(
@@ -340,6 +400,7 @@ class FunctionPool:
         }
 
     async def _prewarm(self) -> None:
+        self._slots += 1
         worker, init = await self._create("provisioned-concurrency")
         if worker is None:
             return

@@ -86,6 +86,9 @@ class WorkerProcess:
         self.exited = exited
         self.last_used = 0.0
         self.on_lost: Callable[[WorkerProcess], None] | None = None
+        # An invocation whose caller was cancelled, still running to its end.
+        self.abandoned: asyncio.Future[Outcome] | None = None
+        self._late: tuple[str, Any] | None = None  # an answer its cancelled caller takes
         self._sock = sock
         self._out_fd: int | None = output_fd
         self._limit_kb = memory_mb * 1024
@@ -200,9 +203,54 @@ class WorkerProcess:
         self._watchdog.watch(self)
         try:
             what, value = await waiter
+        except asyncio.CancelledError:
+            # The caller went away (its viewer disconnected). On Lambda the
+            # invocation runs to its end all the same: its outcome comes in the
+            # background (``abandoned``), still under the deadline and memory watch.
+            self.abandoned = None
+            late, self._late = self._late, None
+            if late is None and waiter.done() and not waiter.cancelled():
+                late = waiter.result()
+            if late is not None:  # answered as it went
+                self._watchdog.unwatch(self)
+                self._waiter = None
+                what, value = late
+                self.abandoned = asyncio.ensure_future(
+                    self._outcome(what, value, timeout, request_id, started)
+                )
+            elif request_id and self.alive:
+                rest: asyncio.Future[tuple[str, Any]] = loop.create_future()
+                self._waiter = rest
+                self.abandoned = asyncio.ensure_future(
+                    self._run_on(rest, timeout, request_id, started)
+                )
+            else:
+                self._watchdog.unwatch(self)
+                self._waiter = None
+            raise
+        self._watchdog.unwatch(self)
+        self._waiter = None
+        return await self._outcome(what, value, timeout, request_id, started)
+
+    async def _run_on(
+        self,
+        waiter: asyncio.Future[tuple[str, Any]],
+        timeout: float,
+        request_id: str,
+        started: float,
+    ) -> Outcome:
+        """The rest of an exchange whose caller was cancelled."""
+        try:
+            what, value = await waiter
         finally:
             self._watchdog.unwatch(self)
             self._waiter = None
+        return await self._outcome(what, value, timeout, request_id, started)
+
+    async def _outcome(
+        self, what: str, value: Any, timeout: float, request_id: str, started: float
+    ) -> Outcome:
+        loop = self._loop
         if what == "msg":
             return self._answered(value, request_id, started)
         elapsed = (loop.time() - started) * 1000
@@ -319,9 +367,14 @@ class WorkerProcess:
 
     def _on_event(self, what: str, value: Any) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result((what, value))
-            return
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result((what, value))
+                return
+            if waiter.cancelled() and self._late is None:
+                # Its caller was cancelled and has yet to run: _exchange takes it.
+                self._late = (what, value)
+                return
         if self._early is not None:  # before the first exchange: keep for it
             self._early.append((what, value))
             return
