@@ -355,7 +355,12 @@ class Sample:
 
 
 def measure(
-    case: Case, proc: subprocess.Popen[bytes], port: int, size: str, args: argparse.Namespace
+    case: Case,
+    proc: subprocess.Popen[bytes],
+    port: int,
+    size: str,
+    args: argparse.Namespace,
+    origin: subprocess.Popen[bytes],
 ) -> Sample:
     sample = Sample(case.key, size)
     path = f"/obj-{size}"
@@ -367,16 +372,19 @@ def measure(
     base.run_wrk(port, path, args.warmup, args.connections)
     cpu, cores = base.cpu_seconds(proc.pid), base.core_seconds()
     wrk_cpu = base.children_cpu_seconds()
+    origin_cpu = base.cpu_seconds(origin.pid)
     started = time.monotonic()
     stats = base.run_wrk(port, path, args.duration, args.connections)
     elapsed = time.monotonic() - started
     after = base.core_seconds()
     sample.server_cpu = (base.cpu_seconds(proc.pid) - cpu) / elapsed
-    load = (base.children_cpu_seconds() - wrk_cpu) / elapsed
+    load = (
+        base.children_cpu_seconds() - wrk_cpu + base.cpu_seconds(origin.pid) - origin_cpu
+    ) / elapsed
     used = {c: (after[c][0] - cores[c][0]) / elapsed for c in cores}
     sample.other_cpu = (
         max(0.0, used["cpu0"] - sample.server_cpu),
-        max(0.0, used["cpu1"] - load),  # the origin on core 1 counts as other here
+        max(0.0, used["cpu1"] - load),  # wrk and the origin are core 1's own load
     )
     sample.requests_per_s = stats["requests_per_s"]
     sample.p50_ms, sample.p99_ms = stats["p50_ms"], stats["p99_ms"]
@@ -429,7 +437,7 @@ def run_all(args: argparse.Namespace, tmp: Path) -> dict[tuple[str, str], list[S
                         continue
                     proc, port = servers[case.key]
                     try:
-                        sample = measure(case, proc, port, size, args)
+                        sample = measure(case, proc, port, size, args, origin)
                     except (base.BenchError, OSError, http.client.HTTPException) as error:
                         sample = Sample(case.key, size, errors=[f"not measured: {error}"])
                     samples[case.key, size].append(sample)
