@@ -147,14 +147,12 @@ class FunctionPool:
         if self._cloudfront and time.monotonic() < self._throttled_until:
             self._counts["throttles"] += 1
             return throttled(request_id)
-        worker: WorkerProcess | None = None
-        if self._idle:
-            worker = self._idle.pop()
-        elif self._slots >= self._capacity:
+        worker = self._idle.pop() if self._idle else None
+        while worker is None and self._slots >= self._capacity:
             if not self._cloudfront:
                 self._counts["throttles"] += 1
                 return throttled(request_id)
-            worker = await self._wait_for_environment()
+            worker = await self._wait_for_environment()  # None: a slot was freed
         if worker is None:
             # A cold start runs in a task of its own: a viewer that leaves
             # meanwhile leaves it to finish, Init phase and invocation.
