@@ -46,6 +46,17 @@ def _run(main: Any) -> None:
         uvloop.run(main)
 
 
+def _serve(conn: Connection, main: Any) -> None:
+    """Run a child's ``main``; what goes wrong reaches the parent as an error message."""
+    try:
+        _run(main)
+    except Exception:
+        with contextlib.suppress(OSError):
+            conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
 def _pin(cpus: frozenset[int] | None) -> None:
     if cpus:
         os.sched_setaffinity(0, cpus)
@@ -101,13 +112,7 @@ def generator_main(
             result = await run_stage(stage, scenario, send, inbox.stop)
             conn.send(("stage", stage.name, result.to_dict()))
 
-    try:
-        _run(main())
-    except Exception:
-        with contextlib.suppress(OSError):
-            conn.send(("error", traceback.format_exc()))
-    finally:
-        conn.close()
+    _serve(conn, main())
 
 
 def edge_main(conn: Connection, config_path: str, cpus: frozenset[int] | None) -> None:
@@ -138,13 +143,7 @@ def edge_main(conn: Connection, config_path: str, cpus: frozenset[int] | None) -
         await inbox.stop.wait()
         await edge.stop(grace=2.0)
 
-    try:
-        _run(main())
-    except Exception:
-        with contextlib.suppress(OSError):
-            conn.send(("error", traceback.format_exc()))
-    finally:
-        conn.close()
+    _serve(conn, main())
 
 
 class _Stub(asyncio.Protocol):
