@@ -17,7 +17,8 @@ a small closed-loop client on core 1, and the script reports:
   the request count (user space only; deterministic to ~0.1% at one
   connection, which is what ``--callgrind`` uses unless told otherwise).
 
-Cases (``--cases``): ``hit`` (no function), ``lae`` (a no-op Python
+Cases (``--cases``): ``hit`` (no function), ``miss`` (no function,
+``CachingDisabled``: every request proxied to the origin), ``lae`` (a no-op Python
 viewer-request function, ``bench/peers/noop_function.py``), ``node`` (the
 same in Node.js), ``cff`` (a no-op CloudFront Function, cloudfront-js-2.0).
 Each function case has 4 prewarmed environments, as in bench/run.py.
@@ -55,7 +56,7 @@ import run as base  # noqa: E402  (bench/run.py: processes, configs)
 
 from edgesim.hooks import CLOUDFRONT_FUNCTION_LIMITS  # noqa: E402
 
-CASES = ("hit", "lae", "node", "cff")
+CASES = ("hit", "miss", "lae", "node", "cff")
 # vgdb's pipes, outside /tmp: a worker sees a private /tmp of its own.
 VGDB_PREFIX = f"/dev/shm/edgesim-hookcost-{os.getpid()}-vgdb"
 NODE_HANDLER = """\
@@ -74,12 +75,14 @@ function handler(event) {
 def config(
     case: str, path: Path, port: int, origin_port: int, tmp: Path, slow: bool = False
 ) -> None:
-    """The edge's config for ``case``: a cached /obj-1k, behind the case's function.
+    """The edge's config for ``case``: a cached /obj-1k (proxied, for ``miss``),
+    behind the case's function.
 
     ``slow`` (under valgrind, ~50 times slower) gives a CloudFront Function the
     largest compute budget, so that it is not throttled for going over it."""
     admin = base.free_port()
-    base.edge_config(path, port, admin, origin_port, "CachingOptimized", case == "lae")
+    cache = "CachingDisabled" if case == "miss" else "CachingOptimized"
+    base.edge_config(path, port, admin, origin_port, cache, case == "lae")
     if case in ("node", "cff"):
         folder = tmp / case
         folder.mkdir(exist_ok=True)
