@@ -207,18 +207,11 @@ class WorkerProcess:
             # The caller went away (its viewer disconnected). On Lambda the
             # invocation runs to its end all the same: its outcome comes in the
             # background (``abandoned``), still under the deadline and memory watch.
-            self.abandoned = None
             late, self._late = self._late, None
             if late is None and waiter.done() and not waiter.cancelled():
                 late = waiter.result()
-            if late is not None:  # answered as it went
-                self._watchdog.unwatch(self)
-                self._waiter = None
-                what, value = late
-                self.abandoned = asyncio.ensure_future(
-                    self._outcome(what, value, timeout, request_id, started)
-                )
-            elif request_id and self.alive:
+            self.abandoned = None
+            if request_id and late is None and self.alive:
                 rest: asyncio.Future[tuple[str, Any]] = loop.create_future()
                 self._waiter = rest
                 self.abandoned = asyncio.ensure_future(
@@ -227,9 +220,15 @@ class WorkerProcess:
             else:
                 self._watchdog.unwatch(self)
                 self._waiter = None
+                if request_id and late is not None:  # answered as it went
+                    self.abandoned = asyncio.ensure_future(
+                        self._outcome(*late, timeout, request_id, started)
+                    )
             raise
         self._watchdog.unwatch(self)
         self._waiter = None
+        if what == "msg":
+            return self._answered(value, request_id, started)
         return await self._outcome(what, value, timeout, request_id, started)
 
     async def _run_on(
