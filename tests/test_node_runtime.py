@@ -78,6 +78,8 @@ async def test_module_state_survives_while_warm(make_pool: PoolFactory) -> None:
         ("app.succeed", {"style": "succeed"}),
         # Neither a promise nor a callback: Lambda answers null once the loop is empty.
         ("app.plainReturn", None),
+        # Nor does a pending promise from a handler not declared async.
+        ("app.pendingPromise", None),
         ("esm.handler", None),
         ("typed/index.handler", {"esm": True}),
         ("app.nested.deeper.handler", "nested"),
@@ -106,6 +108,14 @@ async def test_callback_waits_for_the_event_loop(make_pool: PoolFactory) -> None
         ("app.raises", "RangeError", "out of range"),
         ("app.callbackError", "TypeError", "bad input"),
         ("app.rejectString", "string", "just a string"),
+        # An async handler still pending when the event loop has nothing left to run.
+        (
+            "app.neverSettles",
+            "Runtime.NodeJsExit",
+            "The Lambda runtime client detected an unexpected Node.js exit code. This is most"
+            " commonly caused by a Promise that was never settled. For more information, see"
+            " https://nodejs.org/docs/latest/api/process.html#exit-codes",
+        ),
     ],
 )
 async def test_function_errors_give_node_payloads(

@@ -30,7 +30,9 @@
 //   Runtime.MalformedHandlerName, Runtime.UserCodeSyntaxError,
 //   Runtime.UnhandledPromiseRejection; an uncaught exception or unhandled
 //   rejection during an invocation fails it and ends the environment (exit
-//   129 / 128), as Lambda's runtime does.
+//   129 / 128), as Lambda's runtime does;
+// * an event loop that empties before the handler answered ends the
+//   invocation: Runtime.NodeJsExit for an async handler, null for any other.
 
 'use strict';
 
@@ -51,10 +53,17 @@ for (const name of [
   'MalformedHandlerName',
   'UserCodeSyntaxError',
   'UnhandledPromiseRejection',
+  'NodeJsExit',
 ]) {
   faults[name] = class extends RuntimeError {};
   faults[name].prototype.name = `Runtime.${name}`;
 }
+// Lambda's words when an async handler's promise is still pending with nothing
+// left for the event loop to run (the runtime interface client's NodeJsExit).
+const NODE_JS_EXIT =
+  'The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly ' +
+  'caused by a Promise that was never settled. For more information, see ' +
+  'https://nodejs.org/docs/latest/api/process.html#exit-codes';
 
 // -- logging ---------------------------------------------------------------
 
@@ -202,6 +211,7 @@ async function loadHandler(fullName) {
 // -- invocations -------------------------------------------------------------
 
 let handler = null;
+let handlerIsAsync = false; // declared `async`, which is how Lambda tells (UserFunction.js)
 let active = null; // the invocation in progress
 
 function finish(invocation, outcome) {
@@ -296,10 +306,14 @@ function invoke(message) {
     started: process.hrtime.bigint(),
     finished: false,
     called: false,
-    // Without a callback or a promise the runtime answers null when the loop is empty.
     whenEmpty: null,
   };
-  invocation.whenEmpty = () => finish(invocation, { payload: null });
+  // The event loop emptied with no result yet (no callback called, a promise
+  // still pending): an async handler fails with Runtime.NodeJsExit, any other
+  // answers null, as Lambda's runtime does; the environment stays.
+  invocation.whenEmpty = handlerIsAsync
+    ? () => fail(invocation, new faults.NodeJsExit(NODE_JS_EXIT))
+    : () => finish(invocation, { payload: null });
   active = invocation;
   currentRequestId = invocation.id;
   // Unreferenced, the channel does not keep the loop alive: 'beforeExit' tells
@@ -309,7 +323,6 @@ function invoke(message) {
   try {
     const result = handler(message.event, context, callback);
     if (result && typeof result.then === 'function') {
-      invocation.whenEmpty = null;
       result.then(
         (value) => {
           if (!invocation.called) {
@@ -382,6 +395,7 @@ process.on('unhandledRejection', (reason) => {
 (async () => {
   try {
     handler = await loadHandler(handlerName);
+    handlerIsAsync = handler.constructor !== undefined && handler.constructor.name === 'AsyncFunction';
   } catch (error) {
     console.error('Uncaught Exception', formatted(error));
     send({ t: 'init_error', error: errorPayload(error), init_ms: performance.now(), rss_kb: rssKb() });
