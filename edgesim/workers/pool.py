@@ -160,9 +160,14 @@ class FunctionPool:
             self._slots += 1
             cold = asyncio.ensure_future(self._cold_start(request_id, event, limit))
             self._tasks.add(cold)
-            cold.add_done_callback(self._tasks.discard)
+            cold.add_done_callback(self._cold_started)
             return await asyncio.shield(cold)
         return await self._run(worker, request_id, event, limit, None)
+
+    def _cold_started(self, cold: asyncio.Future[InvokeResult]) -> None:
+        self._tasks.discard(cold)
+        if not cold.cancelled():
+            cold.exception()  # retrieved: its caller may have gone (it is raised to it if not)
 
     async def _cold_start(self, request_id: str, event: Any, limit: float) -> InvokeResult:
         self._busy += 1
