@@ -504,47 +504,38 @@ class Pipeline:
         for attempt, planned in enumerate(chain, 1):
             origin = planned
             can_fail_over = attempt < len(chain)
+            started: StartedFetch | None = None
+            answered: Response | None = None
             direct, ex.direct = ex.direct, None
             if direct is not None:
                 # Sent from start(): its answer, or the wait for it, is this attempt.
-                began = direct.began
-                outgoing, sent = direct.outgoing, direct.sent
-                try:
-                    response = direct.response or await self.origins.fetch(
-                        origin, sent, direct.started
+                outgoing, sent, began = direct.outgoing, direct.sent, direct.began
+                started, answered = direct.started, direct.response
+            else:
+                outgoing = self._forwarding[id(behavior)].origin_request(
+                    ex.request, origin, ex.request_id, cacheable=key is not None
+                )
+                if stale is not None:
+                    outgoing = conditional_request(outgoing, stale)
+                if EventType.ORIGIN_REQUEST in hooks:
+                    # Runs once per origin tried (high_availability_origin_failover.md).
+                    outcome = await self.triggers.run(
+                        ex, EventType.ORIGIN_REQUEST, request=outgoing, origin=origin
                     )
-                except OriginError as error:
-                    if self._origin_failed(ex, origin, sent, began, error, stale, can_fail_over):
-                        continue
-                    return None
-                ex.origin_fetches += (
-                    (origin, sent, began, perf_counter(), response.status, response.headers),
-                )
-                return await self._after_origin(ex, key, stale, outgoing, origin, response)
-            outgoing = self._forwarding[id(behavior)].origin_request(
-                ex.request, origin, ex.request_id, cacheable=key is not None
-            )
-            if stale is not None:
-                outgoing = conditional_request(outgoing, stale)
-            if EventType.ORIGIN_REQUEST in hooks:
-                # Runs once per origin tried (high_availability_origin_failover.md).
-                outcome = await self.triggers.run(
-                    ex, EventType.ORIGIN_REQUEST, request=outgoing, origin=origin
-                )
-                if isinstance(outcome, EdgeError):
-                    self._fail(ex, outcome)
-                    return None
-                if isinstance(outcome, GeneratedResponse):
-                    # Answered and cached like an origin response; origin-response
-                    # does not run for it (lambda-generating-http-responses-in-requests.md).
-                    ex.generated_by = _ORIGIN_REQUEST
-                    return outcome.response
-                assert isinstance(outcome, ContinueRequest)
-                outgoing, origin = outcome.request, outcome.origin or origin
-            sent = Forwarding.with_origin_headers(outgoing, origin)
-            began = perf_counter()
+                    if isinstance(outcome, EdgeError):
+                        self._fail(ex, outcome)
+                        return None
+                    if isinstance(outcome, GeneratedResponse):
+                        # Answered and cached like an origin response; origin-response does
+                        # not run for it (lambda-generating-http-responses-in-requests.md).
+                        ex.generated_by = _ORIGIN_REQUEST
+                        return outcome.response
+                    assert isinstance(outcome, ContinueRequest)
+                    outgoing, origin = outcome.request, outcome.origin or origin
+                sent = Forwarding.with_origin_headers(outgoing, origin)
+                began = perf_counter()
             try:
-                response = await self.origins.fetch(origin, sent)
+                response = answered or await self.origins.fetch(origin, sent, started)
             except OriginError as error:
                 if self._origin_failed(ex, origin, sent, began, error, stale, can_fail_over):
                     continue

@@ -38,7 +38,7 @@ from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
 from edgesim.pipeline import Clock, Pipeline, new_request_id
 from edgesim.trace import TraceRing
-from edgesim.wire import render_fields, render_head, render_headers
+from edgesim.wire import JOIN_LIMIT, render_fields, render_head, render_headers
 
 __all__ = ["EdgeServer"]
 
@@ -50,9 +50,6 @@ _MAX_URL = 8192
 _MAX_HEADERS_TOTAL = 20_480
 _NO_BODY_STATUSES = frozenset({204, 304})
 _BODY_LIMIT = 2**16  # flow-control window of the request body reader
-# Bodies below this are joined to their head (one copy, one write); larger
-# ones go out beside it in one writev.
-_COPY_LIMIT = 65536
 # Idle viewer connections are closed after this long; CloudFront does not
 # publish its viewer keep-alive timeout, so this is edgesim's choice.
 VIEWER_IDLE_TIMEOUT = 60.0
@@ -346,7 +343,7 @@ class _Connection(BaseProtocol):
             transport.write(head)
             ex.bytes_out = len(head)
         else:
-            if len(body) < _COPY_LIMIT:
+            if len(body) <= JOIN_LIMIT:
                 transport.write(head + body)
             else:
                 transport.writelines((head, body))  # one writev, no copy of the body
@@ -383,7 +380,7 @@ class _Connection(BaseProtocol):
                         if not chunked:
                             transport.write(chunk)
                             sent += len(chunk)
-                        elif len(chunk) < _COPY_LIMIT:
+                        elif len(chunk) <= JOIN_LIMIT:
                             data = b"%x\r\n%b\r\n" % (len(chunk), chunk)
                             transport.write(data)
                             sent += len(data)

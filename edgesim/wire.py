@@ -13,6 +13,7 @@ from edgesim.models import Headers
 
 __all__ = [
     "HOP_BY_HOP",
+    "JOIN_LIMIT",
     "parse_range",
     "reason_phrase",
     "render_fields",
@@ -35,6 +36,10 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+
+# A body up to this size is written joined to the bytes before it (one copy,
+# one write); a larger one goes out beside them in one writev, uncopied.
+JOIN_LIMIT = 65_536
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _REASONS.update({494: "Request Header Too Large"})

@@ -33,6 +33,7 @@ from edgesim.errors import (
 from edgesim.models import BodyStream, Headers, Request, Response
 from edgesim.origins import StartedFetch
 from edgesim.origins.connection import OriginBody, OriginConnection, _ConnectionGone
+from edgesim.wire import JOIN_LIMIT
 
 __all__ = ["HttpOriginClient"]
 
@@ -45,9 +46,6 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Framing is ours to write, whatever the pipeline forwarded.
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 _NO_BODY_STATUS = frozenset({204, 304})
-# Request bodies up to this size are joined to the head: one copy is cheaper
-# than a second buffer for the kernel to gather.
-_JOIN_LIMIT = 65_536
 # What each header name (as spelled) is to the request head: remembered, since
 # the same few names come on every request; at most this many are kept.
 _OTHER, _FRAMING_FIELD, _HOST = 0, 1, 2
@@ -135,31 +133,20 @@ class HttpOriginClient:
         ready and the request has no streamed body; None otherwise (``fetch``
         connects). Its answer is read with ``started_response`` or awaited with
         ``fetch(..., started=...)``, exactly once."""
-        if self._closed or _is_stream(request.body):
+        body = request.body
+        if self._closed or not (body is None or isinstance(body, bytes)):
             return None
-        idle = self._idle.get(_key(origin))
-        if not idle:
+        key = _key(origin)
+        if not self._idle.get(key):
             return None
         try:
             head = _render_head(origin, request)
         except InvalidRequest:
             return None  # fetch() raises it
-        while idle:
-            conn = idle.pop()  # LIFO, as _acquire
-            if conn.reusable:
-                break
-            conn.close()
-        else:
+        conn = self._pooled(key)
+        if conn is None:
             return None
-        waiter = conn.start(head_only=request.method == "HEAD", read_timeout=origin.read_timeout)
-        body = request.body
-        try:
-            if body is None:
-                conn.write(head)
-            elif isinstance(body, bytes):
-                conn.write(_with_body(head, body))
-        except _ConnectionGone:
-            pass  # the waiter tells what happened
+        waiter = _send_whole(conn, origin, request.method, head, body)
         return _Started(conn, waiter, head, request)
 
     def started_response(self, started: StartedFetch) -> Response | None:
@@ -187,14 +174,22 @@ class HttpOriginClient:
 
     async def _acquire(self, origin: CustomOrigin, fresh: bool) -> tuple[OriginConnection, bool]:
         key = _key(origin)
-        idle = self._idle.get(key)
-        if idle and not fresh:
-            while idle:
-                conn = idle.pop()  # LIFO: the warmest connection, least likely closed
-                if conn.reusable:
-                    return conn, True
-                conn.close()
+        if not fresh:
+            conn = self._pooled(key)
+            if conn is not None:
+                return conn, True
         return await self._connect(origin, key), False
+
+    def _pooled(self, key: Key) -> OriginConnection | None:
+        """An idle connection to ``key`` still usable, the warmest first (LIFO: the
+        least likely to have been closed by the origin); the unusable are closed."""
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.reusable:
+                return conn
+            conn.close()
+        return None
 
     def _release(self, conn: OriginConnection) -> None:
         """Called by a connection whose exchange ended cleanly with keep-alive."""
@@ -317,21 +312,31 @@ async def _exchange(
     conn: OriginConnection, origin: CustomOrigin, request: Request, head: bytes
 ) -> tuple[Any, StreamReader]:
     """Write the request and wait for the final response head."""
-    waiter = conn.start(head_only=request.method == "HEAD", read_timeout=origin.read_timeout)
     body = request.body
+    if body is None or isinstance(body, bytes):
+        return await _answer(conn, _send_whole(conn, origin, request.method, head, body))
+    waiter = conn.start(head_only=request.method == "HEAD", read_timeout=origin.read_timeout)
     try:
-        if body is None:
-            conn.write(head)
-        elif isinstance(body, bytes):
-            conn.write(_with_body(head, body))
-        else:
-            await _send_stream(conn, head, body)
+        await _send_stream(conn, head, body)
     except _ConnectionGone:
         pass  # the origin went away (or answered early): the waiter tells which
     except BaseException:
         conn.abandon(waiter)
         raise
     return await _answer(conn, waiter)
+
+
+def _send_whole(
+    conn: OriginConnection, origin: CustomOrigin, method: str, head: bytes, body: bytes | None
+) -> asyncio.Future[tuple[Any, StreamReader]]:
+    """Begin an exchange for a request without a streamed body and write it in one
+    go; the future resolves to the final response head."""
+    waiter = conn.start(head_only=method == "HEAD", read_timeout=origin.read_timeout)
+    try:
+        conn.write(head if body is None else _with_body(head, body))
+    except _ConnectionGone:
+        return waiter  # gone (or answered early) mid-write: the waiter tells which
+    return waiter
 
 
 async def _answer(
@@ -370,7 +375,7 @@ async def _send_stream(conn: OriginConnection, head: bytes, body: BodyStream) ->
 def _with_body(head: bytes, body: bytes) -> bytes | list[bytes]:
     """What one write sends: a small body joined to the head, a large one beside
     it (one writev, without copying it)."""
-    return [head, body] if len(body) > _JOIN_LIMIT else head + body
+    return head + body if len(body) <= JOIN_LIMIT else [head, body]
 
 
 def _render_head(origin: CustomOrigin, request: Request) -> bytes:
