@@ -150,10 +150,10 @@ def log_line(
     response = ex.response
     finished = ex.finished or ex.started
     date, hms = (clock or _Clock())(wall_time(finished))
-    unsent = response is None or (ex.aborted and ex.bytes_out == 0)
+    status = ex.sent_status
     result = "Error" if ex.aborted else ex.result_type
     content_type = content_len = range_start = range_end = None
-    if response is not None and not unsent:
+    if response is not None and status:
         out = response.headers
         content_type = out.get("content-type")
         content_len = out.get("content-length")
@@ -162,8 +162,6 @@ def log_line(
         match = _CONTENT_RANGE.match(out.get("content-range") or "")
         if match is not None:
             range_start, range_end = match.groups()
-    body = viewer.body
-    body_bytes = len(body) if isinstance(body, bytes) else (body.length or 0) if body else 0
     # A simulated HTTPS viewer (edgesim.viewer) logs its protocol and cipher.
     tls = getattr(getattr(ex.viewer, "location", None), "tls", None)
     protocol, ssl_protocol, ssl_cipher = "http", "-", "-"
@@ -180,7 +178,7 @@ def log_line(
         encode_field(viewer.method),
         encode_field(distribution.domain),
         encode_field(viewer.path),
-        "000" if unsent or response is None else str(response.status),
+        str(status) if status else "000",
         encode_field(headers.get("referer")),
         encode_field(headers.get("user-agent")),
         encode_field(viewer.query),
@@ -189,7 +187,7 @@ def log_line(
         ex.request_id,
         encode_field(headers.get("host")),
         protocol,
-        str(viewer.head_size() + body_bytes),
+        str(viewer.size()),
         f"{finished - ex.started:.3f}",
         encode_field(headers.get("x-forwarded-for")),
         encode_field(ssl_protocol),
@@ -231,7 +229,6 @@ class AccessLog:
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self.dropped = 0
-        self.written = 0
 
     async def start(self) -> None:
         """Open (create) the file; raises OSError if it can't be written."""
@@ -292,8 +289,6 @@ class AccessLog:
                 del self._unwritten[:excess]
                 self.dropped += excess
                 log.error("access log %s: dropped %d lines", self.path, excess)
-        else:
-            self.written += len(lines)
 
     def _write(self, lines: list[str]) -> None:
         assert self._file is not None

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from edgesim.cache import validate_invalidation_path
-from edgesim.inspector import add_inspector_routes
+from edgesim.inspector import add_inspector_routes, json_error
 from edgesim.server import EdgeServer
 
 __all__ = ["admin_app"]
@@ -32,10 +32,6 @@ _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 def _invalidation_id() -> str:
     return "I" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(13))
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"Error": {"Code": code, "Message": message}}, status=status)
 
 
 def admin_app(edge: EdgeServer) -> web.Application:
@@ -56,16 +52,16 @@ def admin_app(edge: EdgeServer) -> web.Application:
         try:
             payload = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "MalformedInput", "the body must be JSON")
+            return json_error(400, "MalformedInput", "the body must be JSON")
         paths = payload.get("paths") if isinstance(payload, dict) else None
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
-            return _error(400, "InvalidArgument", '"paths" must be a non-empty list of strings')
+            return json_error(400, "InvalidArgument", '"paths" must be a non-empty list of strings')
         if len(paths) > _MAX_PATHS:
-            return _error(400, "TooManyInvalidationsInProgress", f"at most {_MAX_PATHS} paths")
+            return json_error(400, "TooManyInvalidationsInProgress", f"at most {_MAX_PATHS} paths")
         for path in paths:
             problem = validate_invalidation_path(path)
             if problem is not None:
-                return _error(400, "InvalidArgument", f"{path!r}: {problem}")
+                return json_error(400, "InvalidArgument", f"{path!r}: {problem}")
         removed = edge.pipeline.store.invalidate(paths)
         ident = _invalidation_id()
         record = {
@@ -89,7 +85,7 @@ def admin_app(edge: EdgeServer) -> web.Application:
     async def get_invalidation(request: web.Request) -> web.Response:
         record = invalidations.get(request.match_info["id"])
         if record is None:
-            return _error(404, "NoSuchInvalidation", "no invalidation with that id")
+            return json_error(404, "NoSuchInvalidation", "no invalidation with that id")
         return web.json_response({"Invalidation": record})
 
     async def healthz(_: web.Request) -> web.Response:

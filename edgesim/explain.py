@@ -12,16 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from edgesim.cache import CacheStore, Entry, describe_ttl, key_parts
-from edgesim.codecs import GeneratedResponse, ModifiedResponse
-from edgesim.config.schema import Behavior, Config
+from edgesim.config.schema import Behavior
 from edgesim.errors import EdgeError
-from edgesim.hooks import EventType
+from edgesim.hooks import ORIGIN_EVENTS, EventType
 from edgesim.models import Exchange
 
 __all__ = ["cache_decision", "why_not_run"]
 
 Json = dict[str, Any]
-_ORIGIN_EVENTS = (EventType.ORIGIN_REQUEST, EventType.ORIGIN_RESPONSE)
 
 
 def why_not_run(ex: Exchange, event: EventType) -> str:
@@ -37,7 +35,7 @@ def why_not_run(ex: Exchange, event: EventType) -> str:
         return "the viewer-request function generated a response"
     if event is EventType.VIEWER_REQUEST:
         return "not run"
-    if event in _ORIGIN_EVENTS:
+    if event in ORIGIN_EVENTS:
         if event is EventType.ORIGIN_RESPONSE and generated == EventType.ORIGIN_REQUEST.value:
             return "the origin-request function generated a response"
         if not ex.origin_fetches:
@@ -58,11 +56,8 @@ def why_not_run(ex: Exchange, event: EventType) -> str:
     return "not run"
 
 
-def cache_decision(
-    ex: Exchange, behavior: Behavior, config: Config, store: CacheStore | None, now: float
-) -> Json:
-    """The cache stage of ``ex``'s trip. ``now`` is the wall-clock time the
-    response was decided (for Expires); ``store`` tells whether a streamed
+def cache_decision(ex: Exchange, behavior: Behavior, store: CacheStore) -> Json:
+    """The cache stage of ``ex``'s trip; ``store`` tells whether a streamed
     object was kept."""
     step: Json = {"stage": "cache", "key": None, "key_parts": [], "decision": "not looked up"}
     key = ex.cache_key
@@ -99,7 +94,7 @@ def cache_decision(
         step.update(decision="RefreshHit", ttl=stored.ttl, age=0, ttl_left=stored.ttl)
         status = ex.origin_fetches[-1][4] if ex.origin_fetches else 0
         if status == 304:
-            why = _ttl_why(ex, behavior, config, now)
+            why = _ttl_why(ex, behavior)
             step["why"] = f"the stored copy was stale; the origin answered 304: fresh again ({why})"
         else:
             failure = status or "no response"
@@ -113,7 +108,7 @@ def cache_decision(
         step["decision"] = "not cached"
         step["why"] = "a response generated at viewer-request is never cached"
         return step
-    if ex.ttl_headers is None:
+    if ex.ttl_basis is None:
         step["stored"] = False
         step["why"] = (
             f"{method} responses are not stored"
@@ -122,7 +117,7 @@ def cache_decision(
         )
         return step
     step["ttl"] = ex.ttl
-    why = _ttl_why(ex, behavior, config, now)
+    why = _ttl_why(ex, behavior)
     if ex.ttl is None:
         step["stored"] = False
         step["why"] = f"not stored: {why}"
@@ -133,36 +128,14 @@ def cache_decision(
         step["stored"] = False
         step["why"] = f"not stored: the object is larger than the cache's max_object_size ({why})"
     else:
-        kept = store is not None and key in store
+        kept = key in store
         step["stored"] = kept
         state = "kept: the whole body arrived" if kept else "not kept (cut off, too large, or gone)"
         step["why"] = f"stored while streaming for {ex.ttl:g} s, {state}; {why}"
     return step
 
 
-def _ttl_why(ex: Exchange, behavior: Behavior, config: Config, now: float) -> str:
-    headers = ex.ttl_headers
-    if headers is None:
+def _ttl_why(ex: Exchange, behavior: Behavior) -> str:
+    if ex.ttl_basis is None:
         return "no TTL decided"
-    status = _status_for_ttl(ex)
-    custom = config.custom_error_responses.get(status)
-    error_min = (
-        custom.error_caching_min_ttl if custom is not None else config.cache.error_caching_min_ttl
-    )
-    return describe_ttl(behavior.cache, status, headers, now, error_min)
-
-
-def _status_for_ttl(ex: Exchange) -> int:
-    """The status the TTL was decided for: the stored object's, else what the
-    origin-facing functions and the origin made of it."""
-    if isinstance(ex.stored, Entry):
-        return ex.stored.status
-    for run in reversed(ex.hook_runs):
-        if run.event in _ORIGIN_EVENTS and isinstance(
-            run.returned, GeneratedResponse | ModifiedResponse
-        ):
-            return run.returned.response.status
-    for fetch in reversed(ex.origin_fetches):
-        if fetch[4]:
-            return int(fetch[4])
-    return ex.response.status if ex.response is not None else 0
+    return describe_ttl(behavior.cache, *ex.ttl_basis)

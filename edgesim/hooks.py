@@ -28,6 +28,7 @@ __all__ = [
     "DISALLOWED_PREFIXES",
     "FUNCTION_RULES",
     "HOOK_RULES",
+    "ORIGIN_EVENTS",
     "CloudFrontFunctionLimits",
     "EventType",
     "FunctionRule",
@@ -51,6 +52,9 @@ class EventType(StrEnum):
     ORIGIN_RESPONSE = "origin-response"
     VIEWER_RESPONSE = "viewer-response"
 
+
+# The events that fire only when CloudFront goes to the origin, in their order.
+ORIGIN_EVENTS = (EventType.ORIGIN_REQUEST, EventType.ORIGIN_RESPONSE)
 
 # Not exposed to functions at any event, and a function may not add them:
 # adding one fails validation, 502 (edge-functions-restrictions.md,

@@ -35,7 +35,7 @@ from edgesim.models import Exchange
 from edgesim.server import EdgeServer
 from edgesim.trace import summary, trace
 
-__all__ = ["add_inspector_routes"]
+__all__ = ["add_inspector_routes", "json_error"]
 
 _ASSETS = {
     "inspector.js": "text/javascript",
@@ -49,7 +49,8 @@ _STATUS_FILTER = re.compile(r"[1-5](xx|\d\d)")
 _PERCENTILES = (50, 90, 99)
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
+def json_error(status: int, code: str, message: str) -> web.Response:
+    """An admin API error, in the shape CloudFront's API gives its own."""
     return web.json_response({"Error": {"Code": code, "Message": message}}, status=status)
 
 
@@ -105,7 +106,7 @@ def add_inspector_routes(app: web.Application, edge: EdgeServer) -> None:
     async def asset(request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in _ASSETS:
-            return _error(404, "NotFound", f"no asset {name!r}")
+            return json_error(404, "NotFound", f"no asset {name!r}")
         return web.Response(
             body=_asset(name), content_type=_ASSETS[name], headers={"Cache-Control": "no-store"}
         )
@@ -115,12 +116,14 @@ def add_inspector_routes(app: web.Application, edge: EdgeServer) -> None:
         try:
             limit = int(query.get("limit", "100"))
         except ValueError:
-            return _error(400, "InvalidArgument", "limit must be a whole number")
+            return json_error(400, "InvalidArgument", "limit must be a whole number")
         if not 1 <= limit <= _MAX_LIST:
-            return _error(400, "InvalidArgument", f"limit must be 1 to {_MAX_LIST}")
+            return json_error(400, "InvalidArgument", f"limit must be 1 to {_MAX_LIST}")
         status = query.get("status") or None
         if status is not None and not _STATUS_FILTER.fullmatch(status):
-            return _error(400, "InvalidArgument", "status must be a code like 404 or a class, 4xx")
+            return json_error(
+                400, "InvalidArgument", "status must be a code like 404 or a class, 4xx"
+            )
         x_cache, path = query.get("x_cache") or None, query.get("path") or None
         picked: list[dict[str, Any]] = []
         for ex in edge.traces.newest_first():
@@ -133,12 +136,12 @@ def add_inspector_routes(app: web.Application, edge: EdgeServer) -> None:
     async def one_request(request: web.Request) -> web.Response:
         ex = edge.traces.find(request.match_info["id"])
         if ex is None:
-            return _error(
+            return json_error(
                 404,
                 "NoSuchRequest",
                 f"no trace of that request: the last {edge.traces.size} requests are kept",
             )
-        return web.json_response(trace(ex, edge.config, edge.store))
+        return web.json_response(trace(ex, edge.store))
 
     async def events(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
@@ -147,7 +150,7 @@ def add_inspector_routes(app: web.Application, edge: EdgeServer) -> None:
         await response.prepare(request)
         after = request.headers.get("Last-Event-ID") or request.query.get("after")
         ring = edge.traces
-        last = ring.find(after) if after else next(iter(ring.newest_first()), None)
+        last = ring.find(after) if after else ring.newest()
         quiet = 0.0
         with contextlib.suppress(ConnectionError):
             await response.write(b"retry: 1000\n\n")

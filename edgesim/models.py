@@ -197,6 +197,13 @@ class Request:
         fields = sum(len(name) + len(value) + 4 for name, value in self.headers)
         return len(self.method) + len(self.target) + fields + 14
 
+    def size(self) -> int:
+        """Bytes the viewer sent: the head and the body (as long as it said)."""
+        body = self.body
+        if isinstance(body, bytes):
+            return self.head_size() + len(body)
+        return self.head_size() + ((body.length or 0) if body is not None else 0)
+
     def replace(self, **changes: Any) -> Request:
         # Spelled out: dataclasses.replace introspects the fields on every call,
         # and this runs several times per request.
@@ -301,7 +308,6 @@ class Exchange:
     x_cache: str = "Miss from cloudfront"
     result_type: str = "Miss"
     detailed_result_type: str = "Miss"
-    origin_status: int | None = None
     age: int | None = None
     edge_headers: list[tuple[str, str]] = field(default_factory=list)
     generated_by: str | None = None  # the event whose function generated the response
@@ -326,6 +332,15 @@ class Exchange:
     # the OriginError. Not the Response: its body holds the connection.
     origin_fetches: tuple[tuple[Any, Request, float, float, int, Any], ...] = ()
     ttl: float | None = None  # the TTL decided for the origin's response
-    ttl_headers: Headers | None = None  # the response headers it was decided from
+    # What it was decided from (cache.ttl_for's status, headers, time and error
+    # caching minimum), so that the trace's why is about the same inputs.
+    ttl_basis: tuple[int, Headers, float, int] | None = None
     stored: object | None = None  # the cache entry this response was stored as
     aborted: bool = False  # the viewer went away before the response was complete
+
+    @property
+    def sent_status(self) -> int:
+        """The status the viewer got; 0 when not even the head was written (it
+        went away first, or nothing was answered)."""
+        response = self.response
+        return response.status if response is not None and self.bytes_out else 0

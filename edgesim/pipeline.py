@@ -608,7 +608,6 @@ class Pipeline:
         """Count the miss; True when the answer is the stale object's: a 304
         refreshes it, a 5xx keeps it served a while longer (Expiration.md,
         "stale objects"). The caller closes the response's body then."""
-        ex.origin_status = response.status
         if key is not None and response.status != 304:
             self.store.record_miss()
         if stale is None or not (response.status == 304 or response.status >= 500):
@@ -674,14 +673,7 @@ class Pipeline:
             headers = compressed_headers(headers, encoding, len(body))
         ttl = None
         if key is not None and ex.request.method == "GET":
-            ttl = ttl_for(
-                self._behavior(ex).cache,
-                response.status,
-                headers,
-                self.clock.time(),
-                self._error_caching_min_ttl(response.status),
-            )
-            ex.ttl, ex.ttl_headers = ttl, headers
+            ttl = self._decide_ttl(ex, response.status, headers)
         if key is None or ttl is None or body is None:
             if key is not None and stale is not None:
                 self.store.remove(key)
@@ -781,6 +773,14 @@ class Pipeline:
             changed = changed.replace(headers=changed.headers.without("content-length"))
         ex.response = changed.replace(headers=changed.headers.without("age"))
 
+    def _decide_ttl(self, ex: Exchange, status: int, headers: Headers) -> float | None:
+        """The TTL for a response to store, its inputs kept for the trace to say
+        which rule decided (``ex.ttl_basis``)."""
+        basis = (status, headers, self.clock.time(), self._error_caching_min_ttl(status))
+        ex.ttl_basis = basis
+        ttl = ex.ttl = ttl_for(self._behavior(ex).cache, *basis)
+        return ttl
+
     def _error_caching_min_ttl(self, status: int) -> int:
         """The error caching minimum TTL: per status if a custom error response sets
         one (custom-error-pages-expiration.html), else the distribution's."""
@@ -800,17 +800,9 @@ class Pipeline:
 
     def _refresh(self, ex: Exchange, stale: Entry, headers: Headers) -> None:
         """A 304 from the origin: the stored object is fresh again (RefreshHit)."""
-        behavior = self._behavior(ex)
         merged = stale.headers_after_304(headers)
-        ttl = ttl_for(
-            behavior.cache,
-            stale.status,
-            merged,
-            self.clock.time(),
-            self._error_caching_min_ttl(stale.status),
-        )
+        ttl = self._decide_ttl(ex, stale.status, merged)
         entry = ex.stored = stale.refreshed(self.clock.monotonic(), ttl or 0.0, merged)
-        ex.ttl, ex.ttl_headers = ttl, merged
         if not self._retired:
             self.store.put(entry)
         self._from_entry(ex, entry, "RefreshHit")

@@ -518,7 +518,7 @@ class EdgeServer:
         counters, nothing copied or formatted (that happens when asked)."""
         ex.finished = perf_counter()
         response = ex.response
-        key = (response.status if response is not None and ex.bytes_out else 0, ex.x_cache)
+        key = (ex.sent_status, ex.x_cache)
         requests = self._requests
         requests[key] = requests.get(key, 0) + 1
         if response is not None and response.head is None and response.body is not None:

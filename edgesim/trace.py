@@ -25,11 +25,11 @@ from typing import Any
 
 from edgesim.cache import CacheStore
 from edgesim.codecs import ContinueRequest, GeneratedResponse, ModifiedResponse
-from edgesim.config.schema import Behavior, Config, CustomOrigin, Origin
+from edgesim.config.schema import Behavior, CustomOrigin, Origin
 from edgesim.diff import headers_json, request_changes, response_changes
 from edgesim.errors import EdgeError
 from edgesim.explain import cache_decision, why_not_run
-from edgesim.hooks import EventType
+from edgesim.hooks import ORIGIN_EVENTS, EventType
 from edgesim.models import Exchange, Request, Response
 from edgesim.triggers import HookRun
 from edgesim.viewer import Viewer
@@ -41,7 +41,6 @@ Json = dict[str, Any]
 # perf_counter() stamps become wall-clock times through one anchor taken at
 # import: no clock call per request beyond the perf_counter() stamps.
 _ANCHOR = time.time() - time.perf_counter()
-_ORIGIN_EVENTS = (EventType.ORIGIN_REQUEST, EventType.ORIGIN_RESPONSE)
 
 
 def wall_time(stamp: float) -> float:
@@ -73,6 +72,9 @@ class TraceRing:
     def newest_first(self) -> Iterator[Exchange]:
         return reversed(list(self._ring))
 
+    def newest(self) -> Exchange | None:
+        return self._ring[-1] if self._ring else None
+
     def find(self, request_id: str) -> Exchange | None:
         for ex in reversed(self._ring):
             if ex.request_id == request_id:
@@ -81,20 +83,23 @@ class TraceRing:
 
     def after(self, last: Exchange | None) -> list[Exchange]:
         """The exchanges added since ``last``, oldest first (all of them if ``last``
-        is None or has left the ring)."""
-        snapshot = list(self._ring)
+        is None or has left the ring). Walks back from the newest only as far as
+        ``last``: a watching page costs what is new, not the ring."""
         if last is None:
-            return snapshot
-        for index in range(len(snapshot) - 1, -1, -1):
-            if snapshot[index] is last:
-                return snapshot[index + 1 :]
-        return snapshot
+            return list(self._ring)
+        new: list[Exchange] = []
+        for ex in reversed(self._ring):
+            if ex is last:
+                new.reverse()
+                return new
+            new.append(ex)
+        new.reverse()
+        return new
 
 
 def summary(ex: Exchange) -> Json:
     """One line of the request list: method, URL, status, X-Cache, time."""
     viewer = ex.viewer_request
-    response = ex.response
     finished = ex.finished or ex.started
     return {
         "id": ex.request_id,
@@ -102,7 +107,7 @@ def summary(ex: Exchange) -> Json:
         "method": viewer.method,
         "url": viewer.target,
         "host": viewer.headers.get("host"),
-        "status": response.status if response is not None and not _unsent(ex) else 0,
+        "status": ex.sent_status,
         "x_cache": ex.x_cache,
         "result_type": ex.result_type,
         "duration_ms": _ms(finished - ex.started),
@@ -112,15 +117,9 @@ def summary(ex: Exchange) -> Json:
     }
 
 
-def _unsent(ex: Exchange) -> bool:
-    """The viewer went away before the response head was written."""
-    return ex.aborted and ex.bytes_out == 0
-
-
-def trace(ex: Exchange, config: Config, store: CacheStore | None = None) -> Json:
-    """Everything the edge knows about what ``ex`` did. ``config`` gives the error
-    caching TTLs; ``store`` is the cache the request went through, to tell
-    whether a streamed object was kept."""
+def trace(ex: Exchange, store: CacheStore) -> Json:
+    """Everything the edge knows about what ``ex`` did. ``store`` is the cache the
+    request went through, to tell whether a streamed object was kept."""
     out = summary(ex)
     viewer = ex.viewer_request
     response = ex.response
@@ -134,7 +133,7 @@ def trace(ex: Exchange, config: Config, store: CacheStore | None = None) -> Json
         http_version=viewer.http_version,
         request=_request_json(ex),
         response=None if response is None else _response_json(ex, response),
-        trip=list(_trip(ex, config, store)),
+        trip=list(_trip(ex, store)),
         timings={
             "total_ms": _ms(finished - ex.started),
             "first_byte_ms": _ms(first),
@@ -142,7 +141,7 @@ def trace(ex: Exchange, config: Config, store: CacheStore | None = None) -> Json
             "functions_ms": _ms(hooks_s),
             "edge_ms": _ms(max(0.0, finished - ex.started - origin_s - hooks_s)),
         },
-        bytes={"received": viewer.head_size() + _body_length(viewer.body), "sent": ex.bytes_out},
+        bytes={"received": viewer.size(), "sent": ex.bytes_out},
         simulated_viewer=_viewer_json(ex.viewer),
         notes=list(ex.notes),
     )
@@ -199,7 +198,7 @@ def _response_json(ex: Exchange, response: Response) -> Json:
 # -- the trip, stage by stage -------------------------------------------------
 
 
-def _trip(ex: Exchange, config: Config, store: CacheStore | None) -> Iterator[Json]:
+def _trip(ex: Exchange, store: CacheStore) -> Iterator[Json]:
     behavior = ex.behavior
     if behavior is None:
         yield {"stage": "refused", "detail": "; ".join(ex.notes) or ex.detailed_result_type}
@@ -208,17 +207,16 @@ def _trip(ex: Exchange, config: Config, store: CacheStore | None) -> Iterator[Js
     attached = dict(behavior.functions)
     runs = ex.hook_runs
     yield from _hook_steps(ex, EventType.VIEWER_REQUEST, attached)
-    # The TTL was decided when the response arrived: judge Expires from then.
-    yield cache_decision(ex, behavior, config, store, wall_time(ex.finished or ex.started))
+    yield cache_decision(ex, behavior, store)
     # Origin-facing hooks and fetches, in the order they happened (failover
     # makes each run once per origin tried).
     timed: list[tuple[float, Json]] = [
-        (run.started, _fired(ex, run)) for run in runs if run.event in _ORIGIN_EVENTS
+        (run.started, _fired(ex, run)) for run in runs if run.event in ORIGIN_EVENTS
     ]
     timed += [(fetch[2], _origin_step(fetch)) for fetch in ex.origin_fetches]
     timed.sort(key=lambda item: item[0])
     yield from (step for _, step in timed)
-    for event in _ORIGIN_EVENTS:
+    for event in ORIGIN_EVENTS:
         if event in attached and not any(run.event is event for run in runs):
             yield _skipped(ex, event, attached[event].function)
     yield from _hook_steps(ex, EventType.VIEWER_RESPONSE, attached)

@@ -52,11 +52,13 @@ function matches(s) {
 }
 
 function applyFilters() {
+  for (const { summary, tr } of rows.values()) tr.hidden = !matches(summary);
+  showCount();
+}
+
+function showCount() {
   let shown = 0;
-  for (const { summary, tr } of rows.values()) {
-    tr.hidden = !matches(summary);
-    if (!tr.hidden) shown += 1;
-  }
+  for (const { tr } of rows.values()) if (!tr.hidden) shown += 1;
   document.getElementById("count").textContent = `${shown} of ${rows.size} requests`;
 }
 
@@ -90,7 +92,7 @@ function addRequest(s, live) {
     rows.delete(oldest.dataset.id);
     oldest.remove();
   }
-  applyFilters();
+  showCount(); // the new row's filter is applied above
 }
 
 // -- one request's trip ----------------------------------------------------------------
