@@ -58,7 +58,6 @@ class FunctionInvoker:
             name: kept.get(name) or FunctionPool(cfg, log_dir=log_dir)
             for name, cfg in functions.items()
         }
-        self._echo = echo
         # Lines of invocations that ran together reach ``echo`` in one call.
         self._console: Batched | None = Batched(echo, sep="\n") if echo is not None else None
 

@@ -148,16 +148,19 @@ class FunctionPool:
             self._counts["throttles"] += 1
             return throttled(request_id)
         worker = self._idle.pop() if self._idle else None
-        while worker is None and self._slots >= self._capacity:
+        reserved = False  # a slot freed for this invocation and already taken
+        if worker is None and self._slots >= self._capacity:
             if not self._cloudfront:
                 self._counts["throttles"] += 1
                 return throttled(request_id)
-            worker = await self._wait_for_environment()  # None: a slot was freed
+            worker = await self._wait_for_environment()
+            reserved = worker is None
         if worker is None:
             # A cold start runs in a task of its own: a viewer that leaves
             # meanwhile leaves it to finish, Init phase and invocation.
             self._counts["cold_starts"] += 1
-            self._slots += 1
+            if not reserved:
+                self._slots += 1
             cold = asyncio.ensure_future(self._cold_start(request_id, event, limit))
             self._tasks.add(cold)
             cold.add_done_callback(self._cold_started)
@@ -245,21 +248,32 @@ class FunctionPool:
             self._settle(worker, request_id, running.result(), init, limit)
 
     async def _wait_for_environment(self) -> WorkerProcess | None:
-        """A CloudFront Function's turn: a free worker, or None for a freed slot."""
-        waiter: asyncio.Future[WorkerProcess | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():  # handed over as it was cancelled
-                handed = waiter.result()
-                if handed is None:
-                    self._slot_freed()
-                else:
-                    self._release(handed)
-            else:
-                self._waiting.remove(waiter)
-            raise
+        """A CloudFront Function's turn, oldest first: a free worker, or None when a
+        slot was freed and taken for this invocation (it starts an environment)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            waiter: asyncio.Future[WorkerProcess | None] = loop.create_future()
+            self._waiting.append(waiter)  # a cancelled one is skipped when its turn comes
+            try:
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # handed over as it was cancelled
+                    self._pass_on(waiter.result())
+                raise
+            if handed is None or handed in self._envs:
+                return handed
+            # The worker died before this invocation ran: a freed slot, or wait on.
+            if self._slots < self._capacity:
+                self._slots += 1
+                return None
+
+    def _pass_on(self, handed: WorkerProcess | None) -> None:
+        """What a cancelled waiter was handed goes to the next one."""
+        if handed is None:
+            self._slots -= 1
+            self._slot_freed()
+        elif handed in self._envs:
+            self._release(handed)
 
     def _release(self, worker: WorkerProcess) -> None:
         """``worker`` is free: to the invocation waiting longest, or warm and idle."""
@@ -271,10 +285,12 @@ class FunctionPool:
         self._idle.append(worker)
 
     def _slot_freed(self) -> None:
-        """An environment is gone: the invocation waiting longest may start one."""
+        """An environment is gone: its slot is taken for the invocation waiting
+        longest, which starts one."""
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
+                self._slots += 1
                 waiter.set_result(None)
                 return
 

@@ -182,6 +182,7 @@ class WorkerProcess:
 
     async def _exchange(self, frame: bytes | None, timeout: float, request_id: str) -> Outcome:
         loop = self._loop
+        self.abandoned = None  # this exchange's, if its caller goes away
         waiter: asyncio.Future[tuple[str, Any]] = loop.create_future()
         early, self._early = self._early, None
         if early:
@@ -210,9 +211,10 @@ class WorkerProcess:
             late, self._late = self._late, None
             if late is None and waiter.done() and not waiter.cancelled():
                 late = waiter.result()
-            self.abandoned = None
-            if request_id and late is None and self.alive:
+            if request_id and (late is not None or self.alive):
                 rest: asyncio.Future[tuple[str, Any]] = loop.create_future()
+                if late is not None:  # answered as it went
+                    rest.set_result(late)
                 self._waiter = rest
                 self.abandoned = asyncio.ensure_future(
                     self._run_on(rest, timeout, request_id, started)
@@ -220,10 +222,6 @@ class WorkerProcess:
             else:
                 self._watchdog.unwatch(self)
                 self._waiter = None
-                if request_id and late is not None:  # answered as it went
-                    self.abandoned = asyncio.ensure_future(
-                        self._outcome(*late, timeout, request_id, started)
-                    )
             raise
         self._watchdog.unwatch(self)
         self._waiter = None
