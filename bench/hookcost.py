@@ -5,8 +5,9 @@ per request does not. For each case the edge (pinned to core 0, its
 workers inherit the pin) serves a fixed number of cache hits of /obj-1k to
 a small closed-loop client on core 1, and the script reports:
 
-* CPU per request (the default): time on a CPU from ``/proc/<pid>/schedstat``
-  (exact, where utime + stime are sampled per tick) of the edge process and,
+* CPU per request (the default): time on a CPU of every thread, from
+  ``/proc/<pid>/task/<tid>/schedstat`` (exact, where utime + stime are
+  sampled per tick; ``run.thread_ns``) of the edge process and,
   apart, of its descendants (the zygote and the workers), over
   ``--requests`` requests after a warm-up, median of ``--rounds`` rounds;
   with their context switches, the edge's read and write calls and the
@@ -52,57 +53,33 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import run as base  # noqa: E402  (bench/run.py: processes, configs)
+import peers  # noqa: E402  (bench/peers.py: the Node.js and CloudFront Function configs)
+import run as base  # noqa: E402  (bench/run.py: processes, configs, CPU accounting)
 
 from edgesim.hooks import CLOUDFRONT_FUNCTION_LIMITS  # noqa: E402
 
 CASES = ("hit", "miss", "lae", "node", "cff")
 # vgdb's pipes, outside /tmp: a worker sees a private /tmp of its own.
 VGDB_PREFIX = f"/dev/shm/edgesim-hookcost-{os.getpid()}-vgdb"
-NODE_HANDLER = """\
-'use strict';
-// A viewer-request function that changes nothing.
-exports.handler = async (event) => event.Records[0].cf.request;
-"""
-CFF_CODE = """\
-// A CloudFront Function (viewer-request) that changes nothing.
-function handler(event) {
-    return event.request;
-}
-"""
 
 
 def config(
     case: str, path: Path, port: int, origin_port: int, tmp: Path, slow: bool = False
 ) -> None:
     """The edge's config for ``case``: a cached /obj-1k (proxied, for ``miss``),
-    behind the case's function.
+    behind the case's function (bench/peers.py's configs for Node.js and CFF).
 
     ``slow`` (under valgrind, ~50 times slower) gives a CloudFront Function the
     largest compute budget, so that it is not throttled for going over it."""
     admin = base.free_port()
-    cache = "CachingDisabled" if case == "miss" else "CachingOptimized"
-    base.edge_config(path, port, admin, origin_port, cache, case == "lae")
-    if case in ("node", "cff"):
-        folder = tmp / case
-        folder.mkdir(exist_ok=True)
-        if case == "node":
-            (folder / "index.js").write_text(NODE_HANDLER)
-            function = (
-                f"    runtime: nodejs20.x\n    code: {folder}\n    handler: index.handler\n"
-                "    prewarm: 4\n"
-            )
-        else:  # one file; AWS fixes the handler and scales it
-            (folder / "noop.js").write_text(CFF_CODE)
-            function = f"    runtime: cloudfront-js-2.0\n    code: {folder / 'noop.js'}\n"
-            if slow:
-                function += (
-                    f"    compute_budget_ms: {CLOUDFRONT_FUNCTION_LIMITS.max_compute_budget_ms}\n"
-                )
-        path.write_text(
-            path.read_text() + "  functions: {viewer-request: noop}\n"
-            "functions:\n  noop:\n" + function
-        )
+    if case == "node":
+        peers.node_config(path, port, admin, origin_port, tmp)
+    elif case == "cff":
+        budget = CLOUDFRONT_FUNCTION_LIMITS.max_compute_budget_ms if slow else None
+        peers.cff_config(path, port, admin, origin_port, tmp, budget)
+    else:
+        cache = "CachingDisabled" if case == "miss" else "CachingOptimized"
+        base.edge_config(path, port, admin, origin_port, cache, case == "lae")
 
 
 # --- the client ------------------------------------------------------------------------
@@ -188,25 +165,13 @@ def switches(pid: int) -> int:
     return sum(int(n) for n in re.findall(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", text, re.M))
 
 
-def run_ns(pid: int) -> int:
-    """Time ``pid`` has spent on a CPU, in ns (``/proc/<pid>/schedstat``).
-
-    Exact, unlike utime + stime, which the kernel samples once per tick: a
-    worker that runs 400 times for 20 us each may be charged 0 or 3 ticks.
-    """
-    try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
 def tree_usage(pid: int) -> tuple[int, int, int, int, int]:
     """Of ``pid`` and, apart, of its living descendants: CPU time (ns), then
     context switches; last the read and write calls of ``pid``."""
-    others = descendants(pid)
+    others = base.descendants(pid)
     return (
-        run_ns(pid),
-        sum(run_ns(p) for p in others),
+        base.thread_ns(pid),
+        sum(base.thread_ns(p) for p in others),
         switches(pid),
         sum(switches(p) for p in others),
         io_calls(pid),
@@ -234,7 +199,7 @@ def measure_cpu(case: str, args: argparse.Namespace, origin_port: int, tmp: Path
             edge_cs.append((after[2] - before[2]) / args.requests)
             worker_cs.append((after[3] - before[3]) / args.requests)
             edge_io.append((after[4] - before[4]) / args.requests)
-        processes = len(descendants(proc.pid))
+        processes = len(base.descendants(proc.pid))
     total = [e + w for e, w in zip(edge, workers, strict=True)]
     return (
         f"{case:5} CPU per request: edge {statistics.median(edge):6.1f} us + workers "
@@ -285,17 +250,9 @@ def measure_instructions(case: str, args: argparse.Namespace, origin_port: int, 
     try:
         with base.Processes(tmp) as procs:
             proc = procs.start(case, argv, base.SERVER_CORE)
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    base.fetch(port, "/obj-1k", timeout=30)
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(procs.log_tail(case)) from None
-                    time.sleep(0.5)
+            base.wait_ready(procs, case, proc, port, timeout=300, fetch_timeout=30)
             client(port, args.warmup, args.connections)
-            pids = [proc.pid, *descendants(proc.pid)]
+            pids = [proc.pid, *base.descendants(proc.pid)]
             dump(pids)
             client(port, args.requests, args.connections)
             dump(pids)
@@ -316,24 +273,6 @@ def measure_instructions(case: str, args: argparse.Namespace, origin_port: int, 
         f"{case:5} instructions per request: edge {edge:10,.0f} + workers {workers:10,.0f}"
         f" = {edge + workers:10,.0f}"
     )
-
-
-def descendants(pid: int) -> list[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-                )
-            except OSError:
-                continue
-    tree, grown = {pid}, True
-    while grown:
-        children = {c for c, p in parents.items() if p in tree} - tree
-        tree |= children
-        grown = bool(children)
-    return sorted(tree - {pid})
 
 
 def dump(pids: list[int]) -> None:
@@ -446,9 +385,9 @@ def measure_floor(children: int, in_flight: int, total: int) -> str:
                 free.put_nowait((transport, answers))
 
         await asyncio.gather(*(client(2000 // in_flight) for _ in range(in_flight)))
-        before = [run_ns(p) for p in (os.getpid(), *pids)]
+        before = [base.thread_ns(p) for p in (os.getpid(), *pids)]
         await asyncio.gather(*(client(total // in_flight) for _ in range(in_flight)))
-        after = [run_ns(p) for p in (os.getpid(), *pids)]
+        after = [base.thread_ns(p) for p in (os.getpid(), *pids)]
         while not free.empty():
             free.get_nowait()[0].close()
         spent = [(b - a) / 1e3 / total for a, b in zip(before, after, strict=True)]

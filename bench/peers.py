@@ -235,7 +235,14 @@ function handler(event) {
 """
 
 
-def cff_config(path: Path, port: int, admin: int, origin_port: int, tmp: Path) -> None:
+def cff_config(
+    path: Path,
+    port: int,
+    admin: int,
+    origin_port: int,
+    tmp: Path,
+    compute_budget_ms: float | None = None,
+) -> None:
     """An edge whose default behavior runs a no-op CloudFront Function at viewer-request.
 
     A CloudFront Function is its runtime and one code file whose entry point is
@@ -243,12 +250,13 @@ def cff_config(path: Path, port: int, admin: int, origin_port: int, tmp: Path) -
     base.edge_config(path, port, admin, origin_port, "CachingOptimized", function=False)
     code = tmp / "cff-noop.js"
     code.write_text(CFF_CODE)
+    budget = f"    compute_budget_ms: {compute_budget_ms}\n" if compute_budget_ms else ""
     path.write_text(
         path.read_text() + "  functions: {viewer-request: noop}\n"
         "functions:\n"
         "  noop:\n"
         "    runtime: cloudfront-js-2.0\n"
-        f"    code: {code}\n"
+        f"    code: {code}\n" + budget
     )
 
 

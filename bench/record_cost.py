@@ -20,14 +20,20 @@ import argparse
 import asyncio
 import cProfile
 import pstats
-import tempfile
 import time
 import timeit
 from pathlib import Path
 
 from aiohttp import web
 
-from edgesim.config.schema import Behavior, CachePolicy, Config, CustomOrigin, Listen
+from edgesim.config.schema import (
+    AccessLogSettings,
+    Behavior,
+    CachePolicy,
+    Config,
+    CustomOrigin,
+    Listen,
+)
 from edgesim.models import Headers, Request
 from edgesim.service import Edge
 
@@ -66,17 +72,12 @@ async def _drive(port: int, path: str, count: int) -> None:
 
 async def _measure(count: int, access_log: Path | None) -> None:
     runner, origin_port = await _origin()
-    settings: dict[str, object] = {}
-    if access_log is not None:
-        from edgesim.config.schema import AccessLogSettings
-
-        settings["access_log"] = AccessLogSettings(access_log)
     config = Config(
         origins={"app": CustomOrigin("app", "http", "127.0.0.1", origin_port)},
         default_behavior=Behavior("*", "app", cache=CachePolicy(0, 0, 86_400)),
         listen=Listen("127.0.0.1", 0),
         admin_listen=None,
-        **settings,  # type: ignore[arg-type]
+        access_log=AccessLogSettings(access_log) if access_log is not None else None,
     )
     edge = Edge(config)
     await edge.start()
@@ -96,8 +97,7 @@ async def _measure(count: int, access_log: Path | None) -> None:
             stats = pstats.Stats(profile)
             calls = stats.total_calls  # type: ignore[attr-defined]
             inside = 0
-            for func, (_cc, _nc, _tt, _ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
-                del func
+            for *_, callers in stats.stats.values():  # type: ignore[attr-defined]
                 for caller in callers:
                     if caller[2] == "record" and caller[0].endswith("server.py"):
                         inside += callers[caller][1]
@@ -122,8 +122,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--access-log", type=Path, help="also write an access log to FILE")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory():
-        asyncio.run(_measure(args.requests, args.access_log))
+    asyncio.run(_measure(args.requests, args.access_log))
 
 
 if __name__ == "__main__":

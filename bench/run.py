@@ -189,15 +189,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """Time on a CPU of a process and its living descendants, every thread of
-    each, from ``/proc/<pid>/task/<tid>/schedstat``.
-
-    The edge's function workers are its descendants: their CPU is the edge's.
-    Exact, where utime + stime are sampled once per tick: a worker that runs
-    400 times for 20 us each may be charged 0 ticks or 3, so 50 short-running
-    workers would show up as another process's load on their core.
-    """
+def descendants(pid: int) -> list[int]:
+    """The living descendants of ``pid`` (the edge's zygote and workers), from /proc."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -207,24 +200,41 @@ def cpu_seconds(pid: int) -> float:
         except OSError:  # the process ended meanwhile
             continue
         parents[int(entry.name)] = int(fields[1])
-    tree = {pid}
-    grown = True
+    tree, grown = {pid}, True
     while grown:
         children = {child for child, parent in parents.items() if parent in tree} - tree
         tree |= children
         grown = bool(children)
-    total_ns = 0
-    for process in tree:
+    return sorted(tree - {pid})
+
+
+def thread_ns(pid: int) -> int:
+    """Time on a CPU of every thread of ``pid``, in ns, from
+    ``/proc/<pid>/task/<tid>/schedstat``: exact, where utime + stime are
+    sampled once per tick (a worker that runs 400 times for 20 us each may be
+    charged 0 ticks or 3), and counting threads (Node.js's, an executor's)
+    that ``/proc/<pid>/schedstat`` leaves out."""
+    try:
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0
+    total = 0
+    for thread in threads:
         try:
-            threads = list(Path(f"/proc/{process}/task").iterdir())
-        except OSError:
+            total += int((thread / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
             continue
-        for thread in threads:
-            try:
-                total_ns += int((thread / "schedstat").read_text().split()[0])
-            except (OSError, IndexError, ValueError):
-                continue
-    return total_ns / 1e9
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """Time on a CPU of a process and its living descendants, every thread of each.
+
+    The edge's function workers are its descendants: their CPU is the edge's;
+    counted exactly, 50 short-running workers do not show up as another
+    process's load on their core.
+    """
+    return sum(thread_ns(p) for p in (pid, *descendants(pid))) / 1e9
 
 
 def core_seconds() -> dict[str, tuple[float, float, float]]:
@@ -281,20 +291,28 @@ def fetch(port: int, path: str, timeout: float = 5.0) -> tuple[int, dict[str, st
         conn.close()
 
 
-def wait_ready(procs: Processes, name: str, proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
+def wait_ready(
+    procs: Processes,
+    name: str,
+    proc: subprocess.Popen[bytes],
+    port: int,
+    timeout: float = READY_TIMEOUT,
+    fetch_timeout: float = 1.0,
+) -> None:
+    """Wait until ``proc`` answers GET /obj-1k (longer ``timeout``s under valgrind)."""
+    deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise BenchError(
                 f"{name} exited with status {proc.returncode}:\n{procs.log_tail(name)}"
             )
         try:
-            fetch(port, "/obj-1k", timeout=1.0)
+            fetch(port, "/obj-1k", timeout=fetch_timeout)
             return
         except (OSError, http.client.HTTPException):
             if time.monotonic() > deadline:
                 raise BenchError(
-                    f"{name} did not answer on 127.0.0.1:{port} within {READY_TIMEOUT:.0f} s:\n"
+                    f"{name} did not answer on 127.0.0.1:{port} within {timeout:.0f} s:\n"
                     f"{procs.log_tail(name)}"
                 ) from None
             time.sleep(0.1)

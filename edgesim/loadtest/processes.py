@@ -12,7 +12,8 @@ one pipe, in tuples:
   until ``("stop",)`` arrives or the pipe closes.
 * stub: a trivial HTTP/1.1 server (answers every request with the same
   bytes, parsing nothing but the blank line that ends a request head), the
-  yardstick of the generator's own ceiling; sends ``("ready", port)``.
+  yardstick of the generator's own ceiling; sends ``("ready", port)``
+  (or ``("error", traceback)``).
 
 A child whose coordinator dies sees its pipe close and exits.
 """
@@ -177,7 +178,4 @@ def stub_main(conn: Connection, body_size: int, cpus: frozenset[int] | None) -> 
         await inbox.stop.wait()
         server.close()
 
-    try:
-        _run(main())
-    finally:
-        conn.close()
+    _serve(conn, main())
