@@ -49,15 +49,20 @@ class HookRun:
     event: EventType
     function: str
     result: Any  # the worker's InvokeResult
-    outcome: str  # the Outcome's class name, or the error's result type
-    # For the trace: what the function was given (the response at response
-    # events, and the origin at origin events), what came of it, and when the
-    # edge sent the event and got the result back (time.perf_counter()).
+    # What came of it; for the trace also what the function was given (the
+    # response at response events, and the origin at origin events) and when
+    # the edge sent the event and got the result back (time.perf_counter()).
+    returned: Outcome | EdgeError
     given: Request | Response | None = None
     given_origin: Origin | None = None
-    returned: Outcome | EdgeError | None = None
     started: float = 0.0
     ended: float = 0.0
+
+    @property
+    def outcome(self) -> str:
+        """The Outcome's class name, or the error's result type."""
+        returned = self.returned
+        return returned.result_type if isinstance(returned, EdgeError) else type(returned).__name__
 
 
 class Triggers:
@@ -136,12 +141,9 @@ class Triggers:
                 )
             except LambdaValidationError as invalid:
                 outcome = invalid
-        label = outcome.result_type if isinstance(outcome, EdgeError) else type(outcome).__name__
         given = response if response is not None else request
         ex.hook_runs.append(
-            HookRun(
-                event, association.function, result, label, given, origin, outcome, started, ended
-            )
+            HookRun(event, association.function, result, outcome, given, origin, started, ended)
         )
         return outcome
 
@@ -187,9 +189,6 @@ class Triggers:
                     outcome = ContinueRequest(outcome.request, None, origins)
             except FunctionValidationError as invalid:
                 outcome = invalid
-        label = outcome.result_type if isinstance(outcome, EdgeError) else type(outcome).__name__
         given = response if response is not None else request
-        ex.hook_runs.append(
-            HookRun(event, function, result, label, given, None, outcome, started, ended)
-        )
+        ex.hook_runs.append(HookRun(event, function, result, outcome, given, None, started, ended))
         return outcome
