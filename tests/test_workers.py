@@ -161,6 +161,48 @@ async def test_throttles_when_every_environment_is_busy(make_pool: PoolFactory) 
     assert (await pool.invoke({})).kind == "ok"
 
 
+# -- busy environments: waiting for the CPU is not concurrency ---------------
+
+
+async def test_a_burst_for_a_fast_function_waits_for_its_warm_environment(
+    make_pool: PoolFactory,
+) -> None:
+    """The function runs for a sliver of each round trip: its environment is busy
+    waiting for the CPU, not running it, so a burst queues for it instead of
+    starting twenty more."""
+    pool = make_pool("app.counter")
+    first = await pool.invoke({})
+    burst = await asyncio.gather(*(pool.invoke({}) for _ in range(20)))
+    assert {r.kind for r in burst} == {"ok"}
+    assert {r.payload["pid"] for r in burst} == {first.payload["pid"]}
+    assert sorted(r.payload["calls"] for r in burst) == list(range(2, 22))
+    stats = pool.stats()
+    assert (stats["cold_starts"], stats["environments"], stats["throttles"]) == (1, 1, 0)
+
+
+async def test_a_function_that_turns_slow_gets_an_environment_per_invocation(
+    make_pool: PoolFactory,
+) -> None:
+    """Fast until now, then three slow invocations at once: the waiting ones see no
+    environment free up and start their own, as on Lambda."""
+    pool = make_pool("app.sleep", concurrency=3)
+    await pool.invoke({})
+    slow = await asyncio.gather(*(pool.invoke({"seconds": 0.5}) for _ in range(3)))
+    assert {r.kind for r in slow} == {"ok"}
+    assert len({r.payload["pid"] for r in slow}) == 3
+    assert pool.stats()["cold_starts"] == 3
+
+
+async def test_a_waiting_invocation_is_throttled_at_the_concurrency_limit(
+    make_pool: PoolFactory,
+) -> None:
+    pool = make_pool("app.sleep", concurrency=1)
+    await pool.invoke({})
+    slow, waiting = await asyncio.gather(pool.invoke({"seconds": 0.5}), pool.invoke({}))
+    assert (slow.kind, waiting.kind) == ("ok", "throttled")
+    assert pool.stats()["throttles"] == 1
+
+
 # -- function errors ---------------------------------------------------------
 
 

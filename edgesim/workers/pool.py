@@ -8,8 +8,21 @@ lambda-concurrency.md; Lambda@Edge quotas in cloudfront-semantics.md section 4):
   state survives between its invocations.
 * No warm environment: a new one is started (a cold start, reported once as
   Init Duration). The Init phase may take up to 10 s.
+* Except when the environments are busy waiting for the CPU rather than
+  running the function: when its recent runs (their Duration) took under a
+  quarter of their round trips from the edge (``_QUEUE_SHARE``), or before
+  its first answer, the invocation waits for the first environment to free
+  (one in its Init phase included). On AWS each environment has a CPU of its
+  own; here they share the machine's, so another environment would wait for
+  the same CPU, cost a cold start, and make a busy edge rotate dozens of
+  processes through its caches (bench/README.md, "The cost of a hook").
+  Concurrency so counts invocations whose functions run at once, not
+  requests queued for the CPU. If no environment frees for ``_STALL``
+  seconds while none is in Init (the function got slow), every waiting
+  invocation starts an environment, as it would have on AWS.
 * When ``config.concurrency`` environments exist and all are busy, the
-  invocation is throttled at once: Lambda throttles, it does not queue.
+  invocation is throttled (at once, or when a stall ends its wait): Lambda
+  throttles, it does not queue.
 * An environment idle for ``config.idle_timeout`` is shut down, except that
   ``config.prewarm`` environments (started by ``start``, like provisioned
   concurrency) are kept.
@@ -76,6 +89,16 @@ _RUNTIME_DIR = str(Path(__file__).resolve().parent)
 # edge's busy, few enough to stay in their caches (bench/README.md, "The cost of
 # a hook": 4 cost 18% less CPU per invocation than one per request in flight).
 CLOUDFRONT_ENVIRONMENTS = 4
+# Lambda@Edge: wait for a busy environment when the function's run is under this
+# share of its round trip (the rest is IPC and waiting for the CPU) ...
+_QUEUE_SHARE = 0.25
+# ... unless no environment has freed for this long (seconds): then start one.
+_STALL = 0.02
+_SMOOTHING = 0.125  # weight of the newest invocation in the running averages
+
+
+class _NoRoom(Exception):
+    """A waiting invocation found the function at its concurrency limit: throttled."""
 
 
 class FunctionPool:
@@ -111,12 +134,20 @@ class FunctionPool:
         self._spawner = Spawner(config.engine)
         self._watchdog = Watchdog()
         self._idle: list[WorkerProcess] = []  # a stack: most recently used last
-        # CloudFront Functions: invocations waiting for an environment, oldest
-        # first; each is handed a worker, or None to start one in a freed slot.
+        # Invocations waiting for an environment, oldest first; each is handed a
+        # worker, or None to start one in a slot taken for it.
         self._waiting: deque[asyncio.Future[WorkerProcess | None]] = deque()
+        # Lambda@Edge: the running average of the share of an invocation's round
+        # trip (dispatch to answer) that the function itself ran (None before the
+        # first), when the last environment freed, and the timer that looks for a
+        # stall while invocations wait.
+        self._run_share: float | None = None
+        self._last_freed = 0.0
+        self._stall: asyncio.TimerHandle | None = None
         self._capacity = CLOUDFRONT_ENVIRONMENTS if self._cloudfront else config.concurrency
         self._envs: set[WorkerProcess] = set()
         self._slots = 0  # environments alive or being created
+        self._starting = 0  # environments in their Init phase
         self._busy = 0
         self._nproc = 0
         self._booted: asyncio.Future[None] | None = None
@@ -149,12 +180,16 @@ class FunctionPool:
             return throttled(request_id)
         worker = self._idle.pop() if self._idle else None
         reserved = False  # a slot freed for this invocation and already taken
-        if worker is None and self._slots >= self._capacity:
-            if not self._cloudfront:
+        if worker is None and self._waits():
+            try:
+                worker = await self._wait_for_environment()
+            except _NoRoom:
                 self._counts["throttles"] += 1
                 return throttled(request_id)
-            worker = await self._wait_for_environment()
             reserved = worker is None
+        elif worker is None and self._slots >= self._capacity:
+            self._counts["throttles"] += 1
+            return throttled(request_id)
         if worker is None:
             # A cold start runs in a task of its own: a viewer that leaves
             # meanwhile leaves it to finish, Init phase and invocation.
@@ -166,6 +201,15 @@ class FunctionPool:
             cold.add_done_callback(self._cold_started)
             return await asyncio.shield(cold)
         return await self._run(worker, request_id, event, limit, None)
+
+    def _waits(self) -> bool:
+        """No environment is free: wait for one to free rather than start one?"""
+        if self._cloudfront:
+            return self._slots >= self._capacity
+        # Lambda@Edge: when the busy ones are waiting for the CPU (module docstring),
+        # or may be: before the first answer, the stall check decides.
+        share = self._run_share
+        return self._slots > 0 and (share is None or share < _QUEUE_SHARE)
 
     def _cold_started(self, cold: asyncio.Future[InvokeResult]) -> None:
         self._tasks.discard(cold)
@@ -193,6 +237,7 @@ class FunctionPool:
         init: Outcome | None,
     ) -> InvokeResult:
         self._busy += 1
+        started = time.monotonic()
         try:
             outcome = await worker.invoke(request_id, event, limit)
         except asyncio.CancelledError:
@@ -213,6 +258,12 @@ class FunctionPool:
             self._retire(worker)
             raise
         self._busy -= 1
+        if outcome.kind in ("ok", "error"):
+            # A share per invocation: one slow run (a GC pause) moves it by 1/8 at most.
+            round_trip = max(time.monotonic() - started, 1e-6)
+            share = min(outcome.duration_ms / 1000 / round_trip, 1.0)
+            last = share if self._run_share is None else self._run_share
+            self._run_share = last + (share - last) * _SMOOTHING
         return self._settle(worker, request_id, outcome, init, limit)
 
     def _settle(
@@ -248,16 +299,20 @@ class FunctionPool:
             self._settle(worker, request_id, running.result(), init, limit)
 
     async def _wait_for_environment(self) -> WorkerProcess | None:
-        """A CloudFront Function's turn, oldest first: a free worker, or None when a
-        slot was freed and taken for this invocation (it starts an environment)."""
+        """This invocation's turn, oldest first: a free worker, or None when a slot
+        was taken for this invocation (it starts an environment); raises ``_NoRoom``
+        when a stall found the function at its concurrency limit."""
         loop = asyncio.get_running_loop()
         while True:
             waiter: asyncio.Future[WorkerProcess | None] = loop.create_future()
             self._waiting.append(waiter)  # a cancelled one is skipped when its turn comes
+            if self._stall is None and not self._cloudfront:
+                self._stall = loop.call_later(_STALL, self._check_stall)
             try:
                 handed = await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():  # handed over as it was cancelled
+                # Handed over as it was cancelled: pass it on.
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     self._pass_on(waiter.result())
                 raise
             if handed is None or handed in self._envs:
@@ -266,6 +321,31 @@ class FunctionPool:
             if self._slots < self._capacity:
                 self._slots += 1
                 return None
+
+    def _check_stall(self) -> None:
+        """Lambda@Edge: while invocations wait, no environment has freed for
+        ``_STALL``? The function got slow: each waiter starts an environment (or is
+        throttled at the concurrency limit), as it would have on AWS."""
+        self._stall = None
+        if all(waiter.done() for waiter in self._waiting):
+            self._waiting.clear()
+            return
+        quiet = time.monotonic() - self._last_freed
+        if quiet < _STALL or self._starting:  # an environment in Init frees after it
+            loop = asyncio.get_running_loop()
+            self._stall = loop.call_later(
+                _STALL - quiet if quiet < _STALL else _STALL, self._check_stall
+            )
+            return
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if waiter.done():
+                continue
+            if self._slots < self._capacity:
+                self._slots += 1
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(_NoRoom())
 
     def _pass_on(self, handed: WorkerProcess | None) -> None:
         """What a cancelled waiter was handed goes to the next one."""
@@ -277,6 +357,7 @@ class FunctionPool:
 
     def _release(self, worker: WorkerProcess) -> None:
         """``worker`` is free: to the invocation waiting longest, or warm and idle."""
+        self._last_freed = time.monotonic()
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
@@ -297,6 +378,8 @@ class FunctionPool:
     async def close(self) -> None:
         """Kill every environment and the zygote; wait until they are gone."""
         self._closed = True
+        if self._stall is not None:
+            self._stall.cancel()
         for waiter in self._waiting:
             if not waiter.done():
                 waiter.set_exception(RuntimeError(f"{self.function_name}: pool is closed"))
@@ -357,6 +440,15 @@ class FunctionPool:
     async def _create(self, initialization_type: str) -> tuple[WorkerProcess | None, Outcome]:
         """A new environment through its Init phase, in a slot the caller took (before
         any await, so that concurrent invocations see it), which the worker then owns."""
+        self._starting += 1
+        try:
+            return await self._start_environment(initialization_type)
+        finally:
+            self._starting -= 1
+
+    async def _start_environment(
+        self, initialization_type: str
+    ) -> tuple[WorkerProcess | None, Outcome]:
         cfg = self.config
         tmp_dir = tempfile.mkdtemp(prefix="edgesim-env-")
         env = lambda_environment(
