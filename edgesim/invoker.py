@@ -70,9 +70,9 @@ class FunctionInvoker:
         if self._console is not None and result.logs:
             # One write per invocation at most (per batch while others run): the
             # console is on the request path.
-            text = "\n".join(f"[{function}] {line}" for line in result.logs)
-            busy = any(pool.busy for pool in self.pools.values())
-            self._console.write(text, busy=busy)
+            prefix = f"[{function}] "
+            text = prefix + f"\n{prefix}".join(result.logs)
+            self._console.write(text, busy=any(pool.busy for pool in self.pools.values()))
         return result
 
     async def close(self) -> None:

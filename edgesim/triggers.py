@@ -137,7 +137,12 @@ class Triggers:
         else:
             try:
                 outcome = apply_result(
-                    event, result.payload, request=request, response=response, origin=origin
+                    event,
+                    result.payload,
+                    request=request,
+                    response=response,
+                    origin=origin,
+                    event=payload,
                 )
             except LambdaValidationError as invalid:
                 outcome = invalid

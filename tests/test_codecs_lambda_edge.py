@@ -1106,3 +1106,31 @@ def test_execution_and_throttling_errors() -> None:
         "LambdaLimitExceeded",
     )
     assert "was throttled" in throttled.reason
+
+
+def test_headers_returned_as_given_are_the_given_headers_in_their_order() -> None:
+    """The event groups repeated headers under one name; a function that returns
+    them as it got them leaves the request as it came, interleaved order and all.
+    Changed ones are regrouped and checked."""
+    request = VIEWER_REQUEST.replace(
+        headers=h(("Host", "d.example"), ("X-A", "1"), ("X-B", "2"), ("x-a", "3"))
+    )
+    event = build_event(
+        VR,
+        request=request,
+        response=None,
+        distribution=DIST,
+        request_id=REQUEST_ID,
+        origin=None,
+        include_body=False,
+        body=None,
+    )
+    returned = json.loads(json.dumps(event["Records"][0]["cf"]["request"]))
+    kept = apply_result(VR, returned, request=request, response=None, origin=None, event=event)
+    assert isinstance(kept, ContinueRequest) and kept.request is request
+    returned["headers"]["x-b"][0]["value"] = "changed"
+    changed = apply_result(VR, returned, request=request, response=None, origin=None, event=event)
+    assert isinstance(changed, ContinueRequest)
+    assert list(changed.request.headers) == [
+        ("Host", "d.example"), ("X-A", "1"), ("x-a", "3"), ("X-B", "changed")
+    ]  # fmt: skip

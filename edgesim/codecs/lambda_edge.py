@@ -185,29 +185,39 @@ def apply_result(
     request: Request,
     response: Response | None,
     origin: AnyOrigin | None,
+    event: Json | None = None,
 ) -> Outcome:
     """What a function's ``result`` means at ``event_type``, or LambdaValidationError.
 
     ``request``, ``response`` and ``origin`` are the values the event was built
     from: read-only headers are compared with them, and whatever the result
     leaves alone is taken from them unchanged (the same objects when nothing
-    changed). At request events a result with a ``status`` key is a generated
-    response; anything else is the request to continue with.
+    changed). ``event``, the event itself, lets headers returned as they were
+    given be recognised without decoding them. At request events a result
+    with a ``status`` key is a generated response; anything else is the
+    request to continue with.
     """
     rule = HOOK_RULES[event_type]
     if not isinstance(result, dict):
         raise LambdaValidationError("The JSON output must be an object type.", invalid_json=True)
+    given = event["Records"][0]["cf"] if event is not None else {}
     if rule.is_request:
         if rule.may_generate_response and "status" in result:
             return GeneratedResponse(_generated_response(rule, result))
-        return _continue_request(rule, result, request, origin)
+        sent = given.get("request", {}).get("headers")
+        return _continue_request(rule, result, request, origin, sent)
     if response is None:
         raise ValueError(f"a {event_type} result needs the response the event was built from")
-    return ModifiedResponse(_modified_response(rule, result, response))
+    sent = given.get("response", {}).get("headers")
+    return ModifiedResponse(_modified_response(rule, result, response, sent))
 
 
 def _continue_request(
-    rule: HookRule, result: Json, request: Request, origin: AnyOrigin | None
+    rule: HookRule,
+    result: Json,
+    request: Request,
+    origin: AnyOrigin | None,
+    sent_headers: Json | None,
 ) -> ContinueRequest:
     changes: dict[str, object] = {}
     uri = result.get("uri", request.path)
@@ -219,7 +229,7 @@ def _continue_request(
         if query != request.query:
             changes["query"] = query
     headers = request.headers
-    if "headers" in result:
+    if "headers" in result and result["headers"] != sent_headers:
         fields = decode_headers(result["headers"], "request headers")
         headers = checked_headers(rule, fields, request.headers)
         if headers is not request.headers:
@@ -249,7 +259,9 @@ def _generated_response(rule: HookRule, result: Json) -> Response:
     return Response(status, Headers(framed(fields, status, len(body))), body, reason)
 
 
-def _modified_response(rule: HookRule, result: Json, response: Response) -> Response:
+def _modified_response(
+    rule: HookRule, result: Json, response: Response, sent_headers: Json | None
+) -> Response:
     if "status" not in result:
         raise LambdaValidationError("The response has no status.")
     status = status_code(result["status"])
@@ -264,7 +276,7 @@ def _modified_response(rule: HookRule, result: Json, response: Response) -> Resp
     if same and reason == shown:
         reason = response.reason
     headers = response.headers
-    if "headers" in result:
+    if "headers" in result and result["headers"] != sent_headers:
         fields = decode_headers(result["headers"], "response headers")
         headers = checked_headers(rule, fields, response.headers)
     body = response_body(result)

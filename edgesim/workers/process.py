@@ -33,7 +33,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -128,13 +128,15 @@ class WorkerProcess:
         outcome = await self._exchange(None, timeout, "")
         return outcome
 
-    async def invoke(self, request_id: str, event: Any, timeout: float) -> Outcome:
-        """Run one invocation, ``timeout`` seconds at most."""
+    def invoke(self, request_id: str, event: Any, timeout: float) -> Coroutine[Any, Any, Outcome]:
+        """Run one invocation, ``timeout`` seconds at most (await the result).
+
+        A plain function returning the exchange: one coroutine fewer per invocation."""
         deadline_ms = int((time.time() + timeout) * 1000)  # context's epoch deadline
         frame = protocol.encode(
             {"t": "invoke", "id": request_id, "deadline_ms": deadline_ms, "event": event}
         )
-        return await self._exchange(frame, timeout, request_id)
+        return self._exchange(frame, timeout, request_id)
 
     def rss_kb(self) -> int:
         """Resident memory now (from /proc), 0 when unknown."""
