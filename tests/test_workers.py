@@ -654,7 +654,10 @@ async def test_cloudfront_function_invocations_wait_for_a_free_environment(
         "function handler(e) { var x = 0; for (var i = 0; i < 20000; i++) x += i;"
         " return e.request; }"
     )
-    config = FunctionConfig("fn", "cloudfront-js-2.0", code, "handler", timeout=2.0)
+    # A budget no busy machine overruns: the test is about waiting, not throttling.
+    config = FunctionConfig(
+        "fn", "cloudfront-js-2.0", code, "handler", timeout=2.0, compute_budget_ms=100.0
+    )
     pool = FunctionPool(config)
     event = {
         "version": "1.0",

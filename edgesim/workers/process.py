@@ -37,6 +37,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from . import protocol
 from .watchdog import Watchdog
 
@@ -47,6 +49,17 @@ OUTPUT_CAP = 256 * 1024
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 Kind = Literal["ok", "error", "timeout", "crash", "oom", "invalid"]
+
+
+def _frame(msg: dict[str, Any]) -> bytes:
+    """``protocol.encode``, through orjson (a tenth of the stdlib encoder's time for an
+    event) where it can: what it refuses (lone surrogates, integers over 64 bits)
+    goes the stdlib way. The workers keep the stdlib: user code shares their imports."""
+    try:
+        body = orjson.dumps(msg)
+    except TypeError:
+        return protocol.encode(msg)
+    return protocol.frame(body)
 
 
 @dataclass(slots=True)
@@ -133,7 +146,7 @@ class WorkerProcess:
 
         A plain function returning the exchange: one coroutine fewer per invocation."""
         deadline_ms = int((time.time() + timeout) * 1000)  # context's epoch deadline
-        frame = protocol.encode(
+        frame = _frame(
             {"t": "invoke", "id": request_id, "deadline_ms": deadline_ms, "event": event}
         )
         return self._exchange(frame, timeout, request_id)
@@ -432,7 +445,7 @@ class _Channel(asyncio.BufferedProtocol):
 
     def __init__(self, worker: WorkerProcess) -> None:
         self._worker = worker
-        self._decoder = protocol.FrameDecoder()
+        self._decoder = protocol.FrameDecoder(orjson.loads)
         self._view = memoryview(bytearray(1 << 16))
         self._broken = False
 
