@@ -227,6 +227,11 @@ class BlockingChannel:
     def send(self, frame: bytes) -> None:
         self._sock.sendall(frame)
 
+    def parse_with(self, loads: Callable[[bytes], Any]) -> None:
+        """Parse frames with a faster JSON parser from now on (see ``decode``): for
+        a runtime that runs no user Python, which could see what it imported."""
+        self._decoder = FrameDecoder(loads)
+
 
 def send_control(sock: socket.socket, msg: Mapping[str, Any], fds: Iterable[int] = ()) -> None:
     """One control packet, with ``fds`` attached."""
