@@ -3,16 +3,17 @@
 The pipeline depends only on the ``Invoker`` protocol (give it a function
 name and an event, get an ``InvokeResult``); ``FunctionInvoker`` is the real
 one, backed by sandboxed worker processes. Each invocation's log lines go to
-the function's log file and, when ``echo`` is given, to the console: one
-call per invocation with its lines joined, or, while other invocations are
-still running, one call per batch of them at most ``FLUSH_DELAY`` later
-(``edgesim.workers.logs.Batched``).
+the function's log file and, when ``echo`` is given, to the console (each
+line after ``[function]``), by its pool as the invocation ends, also one
+whose viewer went away: one call per invocation with its lines joined, or,
+while other invocations are still running, one call per batch of them at
+most ``FLUSH_DELAY`` later (``edgesim.workers.logs.Batched``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -54,26 +55,19 @@ class FunctionInvoker:
 
         self.log_dir = log_dir
         kept = reuse or {}
-        self.pools = {
-            name: kept.get(name) or FunctionPool(cfg, log_dir=log_dir)
-            for name, cfg in functions.items()
-        }
         # Lines of invocations that ran together reach ``echo`` in one call.
         self._console: Batched | None = Batched(echo, sep="\n") if echo is not None else None
+        self.pools = {
+            name: kept.get(name) or FunctionPool(cfg, log_dir=log_dir, console=self._console)
+            for name, cfg in functions.items()
+        }
 
     async def start(self) -> None:
         """Start each function's ``prewarm`` environments."""
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))
 
-    async def invoke(self, function: str, event: Any) -> InvokeResult:
-        result = await self.pools[function].invoke(event)
-        if self._console is not None and result.logs:
-            # One write per invocation at most (per batch while others run): the
-            # console is on the request path.
-            prefix = f"[{function}] "
-            text = prefix + f"\n{prefix}".join(result.logs)
-            self._console.write(text, busy=any(pool.busy for pool in self.pools.values()))
-        return result
+    def invoke(self, function: str, event: Any) -> Coroutine[Any, Any, InvokeResult]:
+        return self.pools[function].invoke(event)
 
     async def close(self) -> None:
         if self._console is not None:

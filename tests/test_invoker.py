@@ -43,3 +43,28 @@ async def test_console_gets_every_line_of_concurrent_invocations_once() -> None:
     assert len(text) == sum(map(len, blocks)) + len(blocks) - 1
     for block in blocks:
         assert text.count(block) == 1
+
+
+async def test_console_gets_the_lines_of_an_invocation_whose_caller_left() -> None:
+    """The viewer hung up mid-invocation: the invocation runs on, and its lines
+    still reach the console when it ends."""
+    console: list[str] = []
+    nap = FunctionConfig(name="nap", runtime="python3.12", code=APP, handler="app.sleep")
+    invoker = FunctionInvoker({"nap": nap}, echo=console.append)
+    pool = invoker.pools["nap"]
+    loop = asyncio.get_running_loop()
+    try:
+        call = asyncio.ensure_future(invoker.invoke("nap", {"seconds": 0.3}))
+        deadline = loop.time() + 10
+        while pool.busy == 0 and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        call.cancel()
+        while pool.stats()["invocations"] == 0 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert pool.stats()["invocations"] == 1
+    finally:
+        await invoker.close()
+    assert call.cancelled()
+    lines = "\n".join(console).splitlines()
+    assert any(line.startswith("[nap] START RequestId: ") for line in lines), lines
+    assert any(line.startswith("[nap] REPORT RequestId: ") for line in lines), lines

@@ -109,8 +109,14 @@ class FunctionPool:
     """
 
     def __init__(
-        self, config: FunctionConfig, *, region: str = "us-east-1", log_dir: Path | None = None
+        self,
+        config: FunctionConfig,
+        *,
+        region: str = "us-east-1",
+        log_dir: Path | None = None,
+        console: logs.Batched | None = None,
     ) -> None:
+        """``console`` also gets each invocation's lines, after ``[name]``."""
         self.config = config
         self.region = region
         # Lambda@Edge replicas are named for us-east-1 wherever they run; CloudFront
@@ -129,6 +135,8 @@ class FunctionPool:
         log_file = f"cloudfront-function.{config.name}.log" if self._cloudfront else None
         log_file = log_file or f"{self.function_name}.log"
         self._log = logs.LogGroup(Path(log_dir) / log_file) if log_dir else None
+        self._console = console
+        self._prefix = f"[{config.name}] "
         self._overruns = 0  # CloudFront Functions: runs in a row over the compute budget
         self._throttled_until = 0.0
         self._spawner = Spawner(config.engine)
@@ -394,6 +402,8 @@ class FunctionPool:
         self._watchdog.close()
         if self._log is not None:
             self._log.close()
+        if self._console is not None:
+            self._console.flush()
 
     @property
     def busy(self) -> int:
@@ -612,4 +622,7 @@ class FunctionPool:
         self._durations.append(result.duration_ms)
         if self._log is not None:
             self._log.write(result.logs, busy=self._busy > 0)
+        if self._console is not None and result.logs:
+            prefix = self._prefix
+            self._console.write(prefix + f"\n{prefix}".join(result.logs), busy=self._busy > 0)
         return result
