@@ -10,7 +10,7 @@ held in memory.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -309,18 +309,19 @@ class Exchange:
     result_type: str = "Miss"
     detailed_result_type: str = "Miss"
     age: int | None = None
-    edge_headers: list[tuple[str, str]] = field(default_factory=list)
+    # Tuples, not lists, until something is added: an Exchange per request.
+    edge_headers: Sequence[tuple[str, str]] = ()
     generated_by: str | None = None  # the event whose function generated the response
     pending: bool = False  # start() left stages for finish()
     error_page_request: bool = False  # the edge's own fetch of a custom error page
     custom_error_page: bool = False  # the response is a custom error page
-    hook_runs: list[Any] = field(default_factory=list)  # what each function did
+    hook_runs: tuple[Any, ...] = ()  # what each function did
     # The origins a viewer-request CloudFront Function chose (config.schema.OriginChain).
     origin_override: Any = None
     # A miss start() already sent to its origin, not yet answered (pipeline._DirectFetch).
     direct: Any = None
     viewer: Any = None  # the simulated viewer (edgesim.viewer.Viewer), if any
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     # What the trace, the access log and the metrics read (edgesim.trace): numbers
     # and references to values the stages made anyway, formatted only when asked.
     started: float = 0.0  # time.perf_counter() when the pipeline took the request

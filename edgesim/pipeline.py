@@ -546,7 +546,7 @@ class Pipeline:
             fetched = (origin, sent, began, perf_counter(), response.status, response.headers)
             ex.origin_fetches += (fetched,)
             if can_fail_over and response.status in failover:
-                ex.notes.append(f"failover after status {response.status}")
+                ex.notes += (f"failover after status {response.status}",)
                 await close_body(response.body)
                 continue
             return await self._after_origin(ex, key, stale, outgoing, origin, response)
@@ -566,7 +566,7 @@ class Pipeline:
         the exchange is answered (the stale object, or CloudFront's error)."""
         ex.origin_fetches += ((origin, sent, began, perf_counter(), 0, error),)
         if can_fail_over:
-            ex.notes.append(f"failover after {error.detailed_result_type}: {error}")
+            ex.notes += (f"failover after {error.detailed_result_type}: {error}",)
             return True
         if stale is not None:
             self._serve_stale(ex, stale)
@@ -732,12 +732,12 @@ class Pipeline:
         assert page is not None
         if page.status >= 400:
             await close_body(page.body)
-            ex.notes.append(f"custom error page {custom.response_page_path}: {page.status}")
+            ex.notes += (f"custom error page {custom.response_page_path}: {page.status}",)
             return
         try:
             body = await read_body(page.body, _MAX_ERROR_PAGE_BYTES)
         except (OriginError, ValueError) as error:
-            ex.notes.append(f"custom error page {custom.response_page_path}: {error}")
+            ex.notes += (f"custom error page {custom.response_page_path}: {error}",)
             return
         await close_body(response.body)
         status = custom.response_code or response.status
@@ -855,7 +855,7 @@ class Pipeline:
         ex.x_cache = error.x_cache
         ex.result_type = error.result_type
         ex.detailed_result_type = error.detailed_result_type
-        ex.notes.append(str(error))
+        ex.notes += (str(error),)
 
     def _add_edge_headers(self, ex: Exchange) -> None:
         if ex.response is not None and ex.response.status >= 400 and ex.result_type in _CACHED:

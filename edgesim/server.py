@@ -392,7 +392,7 @@ class _Connection(BaseProtocol):
                         await self._drain_helper()
             except OriginError as error:
                 # Headers are already sent: like CloudFront, cut the viewer off.
-                ex.notes.append(str(error))
+                ex.notes += (str(error),)
                 ex.bytes_out = sent
                 ex.aborted = True
                 ex.detailed_result_type = error.detailed_result_type
@@ -433,7 +433,7 @@ class _Connection(BaseProtocol):
         ex.result_type = error.result_type
         ex.detailed_result_type = error.detailed_result_type
         ex.edge_headers = list(extra)[:1]
-        ex.notes.append(str(error))
+        ex.notes += (str(error),)
         ex.bytes_out = len(data)
         self._server.record(ex)
 

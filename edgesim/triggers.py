@@ -147,8 +147,8 @@ class Triggers:
             except LambdaValidationError as invalid:
                 outcome = invalid
         given = response if response is not None else request
-        ex.hook_runs.append(
-            HookRun(event, association.function, result, outcome, given, origin, started, ended)
+        ex.hook_runs += (
+            HookRun(event, association.function, result, outcome, given, origin, started, ended),
         )
         return outcome
 
@@ -195,5 +195,5 @@ class Triggers:
             except FunctionValidationError as invalid:
                 outcome = invalid
         given = response if response is not None else request
-        ex.hook_runs.append(HookRun(event, function, result, outcome, given, None, started, ended))
+        ex.hook_runs += (HookRun(event, function, result, outcome, given, None, started, ended),)
         return outcome
