@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,12 +164,21 @@ async def test_throttles_when_every_environment_is_busy(make_pool: PoolFactory) 
 # -- busy environments: waiting for the CPU is not concurrency ---------------
 
 
+@pytest.fixture
+def one_cpu() -> Iterator[None]:
+    """This process (so the pools it makes, and their workers) on one CPU."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    yield
+    os.sched_setaffinity(0, before)
+
+
 async def test_a_burst_for_a_fast_function_waits_for_its_warm_environment(
-    make_pool: PoolFactory,
+    make_pool: PoolFactory, one_cpu: None
 ) -> None:
     """The function runs for a sliver of each round trip: its environment is busy
-    waiting for the CPU, not running it, so a burst queues for it instead of
-    starting twenty more."""
+    waiting for the (one) CPU, not running it, so a burst queues for it instead
+    of starting twenty more."""
     pool = make_pool("app.counter")
     first = await pool.invoke({})
     burst = await asyncio.gather(*(pool.invoke({}) for _ in range(20)))
@@ -705,3 +714,27 @@ def test_sandbox_side_imports_only_the_standard_library() -> None:
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     assert alias.name.split(".")[0] in sys.stdlib_module_names, (name, alias)
+
+
+async def test_a_first_burst_waits_for_the_first_environment_of_a_fast_function(
+    make_pool: PoolFactory, one_cpu: None
+) -> None:
+    """Nothing is known of the function yet: the burst waits for the environment
+    being started, whose first answers show the function is fast."""
+    pool = make_pool("app.counter")
+    burst = await asyncio.gather(*(pool.invoke({}) for _ in range(20)))
+    assert {r.kind for r in burst} == {"ok"}
+    stats = pool.stats()
+    assert (stats["environments"], stats["cold_starts"]) == (1, 1), stats
+
+
+async def test_a_burst_for_a_fast_function_gets_an_environment_per_cpu(
+    make_pool: PoolFactory,
+) -> None:
+    """With more CPUs, more environments run at once, but no more than CPUs."""
+    cpus = len(os.sched_getaffinity(0))
+    pool = make_pool("app.counter")
+    await pool.invoke({})
+    burst = await asyncio.gather(*(pool.invoke({}) for _ in range(4 * cpus + 4)))
+    assert {r.kind for r in burst} == {"ok"}
+    assert 1 <= pool.stats()["environments"] <= cpus

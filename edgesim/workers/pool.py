@@ -9,17 +9,19 @@ lambda-concurrency.md; Lambda@Edge quotas in cloudfront-semantics.md section 4):
 * No warm environment: a new one is started (a cold start, reported once as
   Init Duration). The Init phase may take up to 10 s.
 * Except when the environments are busy waiting for the CPU rather than
-  running the function: when its recent runs (their Duration) took under a
-  quarter of their round trips from the edge (``_QUEUE_SHARE``), or before
-  its first answer, the invocation waits for the first environment to free
-  (one in its Init phase included). On AWS each environment has a CPU of its
-  own; here they share the machine's, so another environment would wait for
-  the same CPU, cost a cold start, and make a busy edge rotate dozens of
+  running the function: when there are as many as the CPUs the edge may use
+  and the function's recent runs (their Duration) took under a quarter of
+  their round trips from the edge (``_QUEUE_SHARE``), or before its first
+  answer, the invocation waits for the first environment to free (one in
+  its Init phase included). On AWS each environment has a CPU of its own;
+  here they share the machine's, so another environment would wait for the
+  same CPUs, cost a cold start, and make a busy edge rotate dozens of
   processes through its caches (bench/README.md, "The cost of a hook").
   Concurrency so counts invocations whose functions run at once, not
   requests queued for the CPU. If no environment frees for ``_STALL``
-  seconds while none is in Init (the function got slow), every waiting
-  invocation starts an environment, as it would have on AWS.
+  seconds while none is in Init and the edge's loop kept time (the function
+  got slow), every waiting invocation starts an environment, as it would
+  have on AWS.
 * When ``config.concurrency`` environments exist and all are busy, the
   invocation is throttled (at once, or when a stall ends its wait): Lambda
   throttles, it does not queue.
@@ -54,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import shutil
 import tempfile
 import time
@@ -158,6 +161,7 @@ class FunctionPool:
         self._starting = 0  # environments in their Init phase
         self._busy = 0
         self._nproc = 0
+        self._cpus = len(os.sched_getaffinity(0))  # the CPUs this edge, so its workers, may use
         self._booted: asyncio.Future[None] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -215,9 +219,10 @@ class FunctionPool:
         if self._cloudfront:
             return self._slots >= self._capacity
         # Lambda@Edge: when the busy ones are waiting for the CPU (module docstring),
-        # or may be: before the first answer, the stall check decides.
+        # or may be (before the first answer the stall check decides), and there
+        # are as many as CPUs to run them: more could only wait for a CPU too.
         share = self._run_share
-        return self._slots > 0 and (share is None or share < _QUEUE_SHARE)
+        return self._slots >= self._cpus and (share is None or share < _QUEUE_SHARE)
 
     def _cold_started(self, cold: asyncio.Future[InvokeResult]) -> None:
         self._tasks.discard(cold)
@@ -334,16 +339,19 @@ class FunctionPool:
         """Lambda@Edge: while invocations wait, no environment has freed for
         ``_STALL``? The function got slow: each waiter starts an environment (or is
         throttled at the concurrency limit), as it would have on AWS."""
+        assert self._stall is not None
+        loop = asyncio.get_running_loop()
+        late = loop.time() - self._stall.when()
         self._stall = None
         if all(waiter.done() for waiter in self._waiting):
             self._waiting.clear()
             return
         quiet = time.monotonic() - self._last_freed
-        if quiet < _STALL or self._starting:  # an environment in Init frees after it
-            loop = asyncio.get_running_loop()
-            self._stall = loop.call_later(
-                _STALL - quiet if quiet < _STALL else _STALL, self._check_stall
-            )
+        # An environment in Init frees after it; a check that runs late found the
+        # edge's own loop busy, which kept answers unread, not the function slow.
+        if quiet < _STALL or self._starting or late > _STALL / 2:
+            delay = _STALL - quiet if quiet < _STALL else _STALL
+            self._stall = loop.call_later(delay, self._check_stall)
             return
         while self._waiting:
             waiter = self._waiting.popleft()
