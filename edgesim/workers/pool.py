@@ -96,7 +96,9 @@ CLOUDFRONT_ENVIRONMENTS = 4
 # share of its round trip (the rest is IPC and waiting for the CPU) ...
 _QUEUE_SHARE = 0.25
 # ... unless no environment has freed for this long (seconds): then start one.
-_STALL = 0.02
+# Long enough for the first, JIT-compiling runs of a few Node.js environments
+# sharing one core with a busy edge; short against any AWS cold start.
+_STALL = 0.1
 _SMOOTHING = 0.125  # weight of the newest invocation in the running averages
 
 
