@@ -23,6 +23,7 @@ __all__ = [
     "Headers",
     "Request",
     "Response",
+    "body_length",
     "close_body",
     "read_body",
 ]
@@ -137,6 +138,13 @@ async def read_body(body: bytes | BodyStream | None, limit: int | None = None) -
     return b"".join(chunks)
 
 
+def body_length(body: bytes | BodyStream | None) -> int:
+    """Bytes in a body: a stream's as long as it said (0 when it did not say)."""
+    if isinstance(body, bytes):
+        return len(body)
+    return (body.length or 0) if body is not None else 0
+
+
 async def close_body(body: bytes | BodyStream | None) -> None:
     """Stop a streamed body nobody will read, releasing what feeds it."""
     if body is not None and not isinstance(body, bytes):
@@ -199,10 +207,7 @@ class Request:
 
     def size(self) -> int:
         """Bytes the viewer sent: the head and the body (as long as it said)."""
-        body = self.body
-        if isinstance(body, bytes):
-            return self.head_size() + len(body)
-        return self.head_size() + ((body.length or 0) if body is not None else 0)
+        return self.head_size() + body_length(self.body)
 
     def replace(self, **changes: Any) -> Request:
         # Spelled out: dataclasses.replace introspects the fields on every call,

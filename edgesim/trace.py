@@ -30,7 +30,7 @@ from edgesim.diff import headers_json, request_changes, response_changes
 from edgesim.errors import EdgeError
 from edgesim.explain import cache_decision, why_not_run
 from edgesim.hooks import ORIGIN_EVENTS, EventType
-from edgesim.models import Exchange, Request, Response
+from edgesim.models import Exchange, Request, Response, body_length
 from edgesim.triggers import HookRun
 from edgesim.viewer import Viewer
 
@@ -90,8 +90,7 @@ class TraceRing:
         new: list[Exchange] = []
         for ex in reversed(self._ring):
             if ex is last:
-                new.reverse()
-                return new
+                break
             new.append(ex)
         new.reverse()
         return new
@@ -160,12 +159,6 @@ def _viewer_json(viewer: object) -> Json | None:
     return out
 
 
-def _body_length(body: object) -> int:
-    if isinstance(body, bytes):
-        return len(body)
-    return getattr(body, "length", None) or 0
-
-
 def _content_length(response: Response) -> int | None:
     if isinstance(response.body, bytes):
         return len(response.body)
@@ -180,7 +173,7 @@ def _request_json(ex: Exchange) -> Json:
         "path": viewer.path,
         "query": viewer.query,
         "headers": headers_json(viewer.headers),
-        "body_bytes": _body_length(viewer.body),
+        "body_bytes": body_length(viewer.body),
     }
 
 
@@ -292,7 +285,7 @@ def _fired(ex: Exchange, run: HookRun) -> Json:
             "status": generated.status,
             "reason": generated.reason,
             "headers": headers_json(generated.headers),
-            "body_bytes": _body_length(generated.body),
+            "body_bytes": body_length(generated.body),
         }
     elif isinstance(returned, ModifiedResponse) and isinstance(run.given, Response):
         step["changes"] = response_changes(run.given, returned.response)

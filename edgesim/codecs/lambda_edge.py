@@ -200,15 +200,15 @@ def apply_result(
     rule = HOOK_RULES[event_type]
     if not isinstance(result, dict):
         raise LambdaValidationError("The JSON output must be an object type.", invalid_json=True)
-    given = event["Records"][0]["cf"] if event is not None else {}
+    given = event["Records"][0]["cf"] if event is not None else None
     if rule.is_request:
         if rule.may_generate_response and "status" in result:
             return GeneratedResponse(_generated_response(rule, result))
-        sent = given.get("request", {}).get("headers")
+        sent = given["request"]["headers"] if given else None
         return _continue_request(rule, result, request, origin, sent)
     if response is None:
         raise ValueError(f"a {event_type} result needs the response the event was built from")
-    sent = given.get("response", {}).get("headers")
+    sent = given["response"]["headers"] if given else None
     return ModifiedResponse(_modified_response(rule, result, response, sent))
 
 

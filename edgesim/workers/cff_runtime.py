@@ -326,10 +326,7 @@ def _invoke(
         message["error"] = error
     else:
         message["payload"] = payload
-    try:
-        return protocol.frame(orjson.dumps(message))
-    except TypeError:
-        return protocol.encode(message)
+    return protocol.encode(message, dumps=orjson.dumps)
 
 
 def _event_json(event: Any) -> str:
