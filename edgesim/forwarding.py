@@ -197,6 +197,7 @@ class Forwarding:
         """Origin response headers as CloudFront passes them to the viewer (and caches them)."""
         fates = self._response_fates
         out = []
+        changed = False
         for field_ in origin_headers.fields:
             fate = fates.get(field_[0])
             if fate is None:
@@ -207,9 +208,13 @@ class Forwarding:
                 out.append(field_)
             elif fate == _VARY:
                 kept = self._vary(field_[1])
+                changed = changed or kept != field_[1]
                 if kept:
                     out.append((field_[0], kept))
-        return Headers(out)
+            else:
+                changed = True
+        # Usually nothing is dropped: the same Headers then, and its index, built once.
+        return Headers(out) if changed else origin_headers
 
     def _response_fate(self, name: str) -> int:
         """Whether the origin response header ``name`` reaches the viewer as it is."""
