@@ -262,6 +262,7 @@ DESCRIBED = [
     ),
     (CachePolicy(), 206, [], "edgesim stores 200, 203, 204 and 3xx; not 206"),
     (CachePolicy(), 307, [], "a 307 is cached only when the origin sends Cache-Control"),
+    (CachePolicy(), 307, [], "a 307 is cached only when the origin sends Cache-Control"),
     (CachePolicy(), 416, [], "CloudFront never caches a 416 from the origin"),
     (CachePolicy(), 403, [], "a 403 is cached only when the origin sends max-age or s-maxage"),
     (CachePolicy(), 404, [], "error caching: ErrorCachingMinTTL, 10 s (no header TTL)"),

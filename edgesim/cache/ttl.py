@@ -117,15 +117,37 @@ def ttl_for(
     The origin's ``Age`` is not subtracted: AWS documents TTLs only in terms
     of the directives and the policy's min/default/max (edgesim's reading).
     """
+    return _decide(policy, status, headers, now, error_min_ttl)[0]
+
+
+# Which rule decided (``_decide``'s second value), for ``describe_ttl``.
+(
+    _NEVER_CACHED,  # a status CloudFront never caches
+    _ERROR_WITHOUT_MAX_AGE,  # an error cached only with max-age/s-maxage, sent none
+    _ERROR_NO_STORE,  # an error whose no-store/no-cache/private is respected
+    _ERROR_MIN_ZERO,  # ErrorCachingMinTTL 0 and no longer header TTL
+    _ERROR_MIN,  # ErrorCachingMinTTL, no header TTL
+    _ERROR_LONGER,  # the longer of ErrorCachingMinTTL and the header's TTL
+    _NOT_STORED,  # a success or redirect status edgesim does not store
+    _NEEDS_CACHE_CONTROL,  # a 307/308 without Cache-Control
+    _DISABLED,  # maximum TTL 0
+    _FORBIDDEN,  # no-store/no-cache/private, respected or overridden by min TTL
+    _NO_HEADER_TTL,  # the default TTL (or the minimum, if higher)
+    _HEADER_TTL,  # s-maxage, max-age or Expires, clamped to min/max
+) = range(12)
+
+
+def _decide(
+    policy: CachePolicy, status: int, headers: Headers, now: float, error_min_ttl: int
+) -> tuple[float | None, int]:
+    """``ttl_for``'s answer, and which rule gave it."""
     if 400 <= status < 600:
         return _error_ttl(policy, status, headers, now, error_min_ttl)
-    if status in _CACHED_2XX:
-        return _object_ttl(policy, headers, now)
-    if 300 <= status < 400 and status != 304:
+    if status in _CACHED_2XX or (300 <= status < 400 and status != 304):
         if status in _3XX_NEEDING_CACHE_CONTROL and "cache-control" not in headers:
-            return None
+            return None, _NEEDS_CACHE_CONTROL
         return _object_ttl(policy, headers, now)
-    return None
+    return None, _NOT_STORED
 
 
 def _cache_control(headers: Headers) -> dict[str, str | None]:
@@ -149,48 +171,47 @@ def _header_ttl(cc: dict[str, str | None], headers: Headers, now: float) -> floa
     return 0.0 if at is None else max(0.0, at - now)
 
 
-def _object_ttl(policy: CachePolicy, headers: Headers, now: float) -> float | None:
+def _object_ttl(policy: CachePolicy, headers: Headers, now: float) -> tuple[float | None, int]:
     # A policy whose maximum TTL is 0 (the managed CachingDisabled) never
     # stores a successful response (using-managed-cache-policies.html).
     if policy.max_ttl <= 0:
-        return None
+        return None, _DISABLED
     cc = _cache_control(headers)
     # Expiration.html table: no-cache/no-store/private are respected when the
     # minimum TTL is 0 and overridden by it otherwise.
     if _forbids_storing(cc):
-        return float(policy.min_ttl) if policy.min_ttl > 0 else None
+        return (float(policy.min_ttl) if policy.min_ttl > 0 else None), _FORBIDDEN
     header = _header_ttl(cc, headers, now)
     if header is None:
         # No directive: the default TTL, raised to the minimum if that is higher.
-        return float(max(policy.min_ttl, policy.default_ttl))
-    return float(min(max(header, policy.min_ttl), policy.max_ttl))
+        return float(max(policy.min_ttl, policy.default_ttl)), _NO_HEADER_TTL
+    return float(min(max(header, policy.min_ttl), policy.max_ttl)), _HEADER_TTL
 
 
 def _error_ttl(
     policy: CachePolicy, status: int, headers: Headers, now: float, error_min_ttl: int
-) -> float | None:
+) -> tuple[float | None, int]:
     if status not in _ERRORS_ALWAYS and status not in _ERRORS_WITH_MAX_AGE:
-        return None
+        return None, _NEVER_CACHED
     cc = _cache_control(headers)
-    if status in _ERRORS_WITH_MAX_AGE and (
-        _delta_seconds(cc.get("s-maxage")) is None and _delta_seconds(cc.get("max-age")) is None
-    ):
-        return None
+    if status in _ERRORS_WITH_MAX_AGE and not _names_max_age(cc):
+        return None, _ERROR_WITHOUT_MAX_AGE
     if status in _ERRORS_RESPECTING_NO_STORE and _forbids_storing(cc):
-        return None
+        return None, _ERROR_NO_STORE
     # custom-error-pages-expiration.html: the longer of ErrorCachingMinTTL and
     # the header's TTL, where the header's value cannot exceed the maximum TTL.
-    ttl = float(error_min_ttl)
     header = _header_ttl(cc, headers, now)
-    if header is not None:
-        ttl = max(ttl, min(header, float(policy.max_ttl)))
+    if header is None:
+        ttl, rule = float(error_min_ttl), _ERROR_MIN
+    else:
+        ttl, rule = max(float(error_min_ttl), min(header, float(policy.max_ttl))), _ERROR_LONGER
     # An ErrorCachingMinTTL of 0 without a longer header TTL means "don't
     # cache this error"; storing it stale would only add revalidations.
-    return ttl if ttl > 0 else None
+    return (ttl, rule) if ttl > 0 else (None, _ERROR_MIN_ZERO)
 
 
 # --------------------------------------------------------------------------
-# Why: the same rules told in words, for the inspector's cache decision
+# Why: the rule that decided, in words, for the inspector's cache decision
 # --------------------------------------------------------------------------
 
 
@@ -199,44 +220,44 @@ def describe_ttl(
 ) -> str:
     """Which of ``ttl_for``'s rules decided for this response, in a sentence.
 
-    Called only when someone looks at a trace; the TTL itself always comes
-    from ``ttl_for`` (same arguments), so the two can't disagree on the number.
+    Called only when someone looks at a trace, with ``ttl_for``'s arguments: the
+    rules run once more and say which of them gave the answer.
     """
-    ttl = ttl_for(policy, status, headers, now, error_min_ttl)
+    _ttl, rule = _decide(policy, status, headers, now, error_min_ttl)
+    if rule == _NEVER_CACHED:
+        return f"CloudFront never caches a {status} from the origin"
+    if rule == _ERROR_WITHOUT_MAX_AGE:
+        return f"a {status} is cached only when the origin sends max-age or s-maxage"
+    if rule == _ERROR_NO_STORE:
+        return f"the origin's Cache-Control ({_joined(headers)}) stops caching a {status}"
+    if rule == _ERROR_MIN_ZERO:
+        return f"ErrorCachingMinTTL is {error_min_ttl} s and no header asks for longer"
+    if rule == _ERROR_MIN:
+        return f"error caching: ErrorCachingMinTTL, {error_min_ttl} s (no header TTL)"
     cc = _cache_control(headers)
-    span = f"min {policy.min_ttl} s, max {policy.max_ttl} s"
-    if 400 <= status < 600:
-        if status not in _ERRORS_ALWAYS and status not in _ERRORS_WITH_MAX_AGE:
-            return f"CloudFront never caches a {status} from the origin"
-        if ttl is None and status in _ERRORS_WITH_MAX_AGE and not _names_max_age(cc):
-            return f"a {status} is cached only when the origin sends max-age or s-maxage"
-        if ttl is None and status in _ERRORS_RESPECTING_NO_STORE and _forbids_storing(cc):
-            return f"the origin's Cache-Control ({_joined(headers)}) stops caching a {status}"
-        if ttl is None:
-            return f"ErrorCachingMinTTL is {error_min_ttl} s and no header asks for longer"
-        if _header_ttl(cc, headers, now) is None:
-            return f"error caching: ErrorCachingMinTTL, {error_min_ttl} s (no header TTL)"
+    if rule == _ERROR_LONGER:
         return (
             f"error caching: the longer of ErrorCachingMinTTL ({error_min_ttl} s) and "
             f"{_source(cc, headers, now)}, capped at max {policy.max_ttl} s"
         )
-    if status not in _CACHED_2XX and not (300 <= status < 400 and status != 304):
+    if rule == _NOT_STORED:
         return f"edgesim stores {', '.join(map(str, sorted(_CACHED_2XX)))} and 3xx; not {status}"
-    if status in _3XX_NEEDING_CACHE_CONTROL and "cache-control" not in headers:
+    if rule == _NEEDS_CACHE_CONTROL:
         return f"a {status} is cached only when the origin sends Cache-Control"
-    if policy.max_ttl <= 0:
+    if rule == _DISABLED:
         return "the cache policy's maximum TTL is 0: caching is disabled"
-    if _forbids_storing(cc):
+    if rule == _FORBIDDEN:
         if policy.min_ttl > 0:
             return (
                 f"the origin's Cache-Control ({_joined(headers)}) is overridden by "
                 f"the minimum TTL, {policy.min_ttl} s"
             )
         return f"the origin's Cache-Control ({_joined(headers)}) with a minimum TTL of 0"
-    if _header_ttl(cc, headers, now) is None:
+    if rule == _NO_HEADER_TTL:
         if policy.min_ttl > policy.default_ttl:
             return f"no max-age, s-maxage or Expires: the minimum TTL, {policy.min_ttl} s"
         return f"no max-age, s-maxage or Expires: the default TTL, {policy.default_ttl} s"
+    span = f"min {policy.min_ttl} s, max {policy.max_ttl} s"
     return f"{_source(cc, headers, now)}, within the policy's {span}"
 
 
