@@ -127,7 +127,8 @@ async def test_function_statistics_and_cost_come_from_the_edge(tmp_path, origin)
         "  functions: {viewer-request: noop}\n"
         "functions:\n"
         f"  noop: {{runtime: python3.12, code: '{functions}', "
-        "handler: noop_function.handler, memory: 128}\n",
+        "handler: noop_function.handler, memory: 128}\n"
+        f"  idle: {{runtime: python3.12, code: '{functions}', handler: noop_function.handler}}\n",
     )
     doc = await run(tmp_path, config=config, urls=("/obj/0",), concurrency=2, requests=200)
     noop = doc["edge"]["functions"]["noop"]
@@ -141,6 +142,18 @@ async def test_function_statistics_and_cost_come_from_the_edge(tmp_path, origin)
     expected = 200 / 1e6 * 0.60 + noop["billed_ms"] / 1000 * 0.125 * 0.00005001
     assert cost["run_usd"] == pytest.approx(expected)
     assert cost["per_million_requests_usd"] == pytest.approx(expected / 200 * 1e6)
+    # The terminal line: a no-op's microseconds are shown as such, not as 0.00 ms,
+    # and a function nothing invoked has no duration to show.
+    from edgesim.loadtest.report import summary
+
+    lines = summary(doc).splitlines()
+    noop_line = next(line for line in lines if "function    noop " in line)
+    p50 = noop["duration_ms"]["p50"]
+    shown = f"{p50 * 1000:.1f} us" if p50 < 0.1 else f"{p50:.2f} ms"
+    assert f"200 invocations, {noop['cold_starts']} cold starts" in noop_line
+    assert f"duration p50 {shown}, p99 " in noop_line
+    idle_line = next(line for line in lines if "function    idle " in line)
+    assert "0 invocations" in idle_line and idle_line.endswith("no duration")
 
 
 async def slow_server(delay: float) -> tuple[web.AppRunner, int]:

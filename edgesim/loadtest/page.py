@@ -14,6 +14,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from edgesim.loadtest.report import function_line, percent
+
 __all__ = ["render"]
 
 _W, _H = 760, 260  # plot size in px
@@ -194,10 +196,6 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return f"<table>{cells}</table>"
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
 def _numbers(doc: dict[str, Any]) -> str:
     lat = doc["latency_ms"]
     rows = [
@@ -211,20 +209,15 @@ def _numbers(doc: dict[str, Any]) -> str:
         ),
         ("statuses", ", ".join(f"{k}: {v:,}" for k, v in doc["statuses"].items()) or "-"),
         ("X-Cache", ", ".join(f"{k}: {v:,}" for k, v in doc["x_cache"].items()) or "-"),
-        ("hit ratio / origin offload", f"{_pct(doc['hit_ratio'])} / {_pct(doc['origin_offload'])}"),
+        (
+            "hit ratio / origin offload",
+            f"{percent(doc['hit_ratio'])} / {percent(doc['origin_offload'])}",
+        ),
         ("errors", ", ".join(f"{k}: {v:,}" for k, v in doc["errors"].items()) or "none"),
     ]
     edge = doc.get("edge") or {}
     for name, f in edge.get("functions", {}).items():
-        spread = f["duration_ms"] or {}
-        rows.append(
-            (
-                f"function {name}",
-                f"{f['invocations']:,} invocations, {f['cold_starts']} cold starts, "
-                f"{f['throttles']} throttles, {f['errors']} errors, duration p50 "
-                f"{spread.get('p50', 0):.2f} ms, p99 {spread.get('p99', 0):.2f} ms",
-            )
-        )
+        rows.append((f"function {name}", function_line(f)))
     cost = doc.get("cost")
     if cost and cost["functions"]:
         rows.append(

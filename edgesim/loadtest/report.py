@@ -18,7 +18,7 @@ from edgesim.loadtest.harness import RunData, StageData
 from edgesim.loadtest.histogram import Histogram
 from edgesim.loadtest.metrics import Tally
 
-__all__ = ["CEILING_WARNING", "build", "summary"]
+__all__ = ["CEILING_WARNING", "build", "function_line", "percent", "summary"]
 
 CEILING_WARNING = 0.8  # warn when a run reaches this share of the generator's ceiling
 CPU_WARNING = 0.9  # ... or a generator process used this share of a core
@@ -205,8 +205,27 @@ def build(run: RunData) -> dict[str, Any]:
 # -- text -------------------------------------------------------------------------------
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+def function_line(f: dict[str, Any]) -> str:
+    """One function's row of the report (``edge.functions``), in words."""
+    spread = f["duration_ms"]
+    duration = (
+        f"duration p50 {_duration(spread['p50'])}, p99 {_duration(spread['p99'])}"
+        if spread
+        else "no duration"
+    )
+    return (
+        f"{f['invocations']:,} invocations, {f['cold_starts']} cold starts, "
+        f"{f['throttles']} throttles, {f['errors']} errors; {duration}"
+    )
+
+
+def _duration(ms: float) -> str:
+    """A function's Duration: a no-op runs in microseconds, which 0.00 ms would hide."""
+    return f"{ms:.2f} ms" if ms >= 0.1 else f"{ms * 1000:.1f} us"
 
 
 def _usd(value: float) -> str:
@@ -225,8 +244,8 @@ def summary(doc: dict[str, Any]) -> str:
         + "  ".join(f"{k} {lat[k]:.2f} ms" for k in ("p50", "p90", "p99", "p99.9", "max")),
         "  statuses    " + ", ".join(f"{k}: {v:,}" for k, v in doc["statuses"].items()),
         "  X-Cache     " + (", ".join(f"{k} {v:,}" for k, v in doc["x_cache"].items()) or "-"),
-        f"  hit ratio   {_pct(doc['hit_ratio'])}   origin fetches {doc['origin_fetches']:,}   "
-        f"origin offload {_pct(doc['origin_offload'])}",
+        f"  hit ratio   {percent(doc['hit_ratio'])}   origin fetches {doc['origin_fetches']:,}   "
+        f"origin offload {percent(doc['origin_offload'])}",
     ]
     if doc["errors"]:
         lines.append("  errors      " + ", ".join(f"{k} {v:,}" for k, v in doc["errors"].items()))
@@ -243,12 +262,8 @@ def summary(doc: dict[str, Any]) -> str:
             f"misses {cache['misses']:,}, evictions {cache['evictions']:,}"
         )
         for name, f in edge["functions"].items():
-            spread = f["duration_ms"] or {}
             lines.append(
-                f"  function    {name} ({f['runtime']}, {f['memory_mb']} MB): "
-                f"{f['invocations']:,} invocations, {f['cold_starts']} cold starts, "
-                f"{f['throttles']} throttles, {f['errors']} errors; duration p50 "
-                f"{spread.get('p50', 0):.2f} ms, p99 {spread.get('p99', 0):.2f} ms"
+                f"  function    {name} ({f['runtime']}, {f['memory_mb']} MB): {function_line(f)}"
             )
     cost = doc["cost"]
     if cost and cost["functions"]:
@@ -262,7 +277,7 @@ def summary(doc: dict[str, Any]) -> str:
     if ceiling:
         lines.append(
             f"  generator   ceiling {ceiling['requests_per_s']:,.0f} req/s; this run used "
-            f"{_pct(gen['share_of_ceiling'])} of it; CPU "
+            f"{percent(gen['share_of_ceiling'])} of it; CPU "
             + ", ".join(f"{c:.0%}" for c in gen["cpu"])
         )
     lines += [f"  WARNING     {w}" for w in doc["warnings"]]
