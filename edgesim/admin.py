@@ -44,6 +44,7 @@ def admin_app(edge: EdgeServer) -> web.Application:
                 "cache": edge.pipeline.store.stats(),
                 "functions": edge.functions.stats() if edge.functions is not None else {},
                 "requests": dict(edge.counters),
+                "origin": edge.metrics.origin_counts(),
                 "connections": len(edge.connections),
             }
         )

@@ -102,6 +102,8 @@ class EdgeMetrics:
         # the ones cut off before the whole response was sent.
         self.requests: dict[tuple[int, str], int] = {}
         self.cut_off: dict[tuple[int, str], int] = {}
+        # Viewer requests that went to an origin (one or more attempts each).
+        self.origin_requests = 0
         self.origin_responses: dict[tuple[str, int], int] = {}
         self.origin_errors: dict[tuple[str, str], int] = {}
         self.origin_latency: dict[str, Histogram] = {}
@@ -117,6 +119,8 @@ class EdgeMetrics:
         whether it was cut off; ``key`` is its (status, X-Cache) as counted."""
         if ex.aborted:
             self.cut_off[key] = self.cut_off.get(key, 0) + 1
+        if ex.origin_fetches:
+            self.origin_requests += 1
         for origin, _sent, started, ended, status, outcome in ex.origin_fetches:
             name = origin.name
             if isinstance(outcome, EdgeError):
@@ -149,6 +153,15 @@ class EdgeMetrics:
                 if inits is None:
                     inits = self.init_durations[function] = Histogram()
                 inits.observe(result.init_duration_ms / 1000)
+
+    def origin_counts(self) -> dict[str, int]:
+        """Viewer requests that went to an origin, and its answers and failures (attempts:
+        an origin group's failover makes two for one request)."""
+        return {
+            "requests": self.origin_requests,
+            "responses": sum(self.origin_responses.values()),
+            "errors": sum(self.origin_errors.values()),
+        }
 
     def by_result_type(self) -> dict[str, int]:
         """Requests per access-log result type (``Hit``, ``Miss``, ``Error``, ...)."""

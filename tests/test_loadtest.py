@@ -85,6 +85,12 @@ async def test_counts_add_up_against_the_origin_and_the_edge(tmp_path, origin):
     assert doc["origin_offload"] == pytest.approx(doc["hit_ratio"])
     # The edge's own counters (GET /stats) tell the same story.
     edge = doc["edge"]
+    assert doc["origin_counted_by"] == "edge"
+    assert edge["origin"] == {
+        "requests": len(origin.seen),
+        "responses": len(origin.seen),
+        "errors": 0,
+    }
     assert edge["requests_total"] == 600
     assert edge["cache"]["misses"] == len(origin.seen) and edge["cache"]["hits"] == hits
     # The timeline and the histogram hold every answered request.
@@ -93,6 +99,29 @@ async def test_counts_add_up_against_the_origin_and_the_edge(tmp_path, origin):
     lat = doc["latency_ms"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99.9"] <= lat["max"]
     assert doc["errors"] == {} and doc["warnings"] == []
+
+
+async def test_origin_fetches_of_errors_are_the_edges_count(tmp_path, origin):
+    # X-Cache says "Error" both for an origin's 503 and for that 503 served from the
+    # cache (CloudFront caches a 503 for ErrorCachingMinTTL, no-store or not); the
+    # edge knows which requests went to the origin.
+    origin.reply("/broken", b"down", status=503, Cache_Control="no-store")
+    doc = await run(
+        tmp_path,
+        config=edge_config(tmp_path, origin),
+        urls=("/broken",),
+        concurrency=2,
+        requests=40,
+    )
+    assert doc["statuses"] == {"503": 40} and doc["x_cache"] == {"Error": 40}
+    assert doc["origin_counted_by"] == "edge"
+    assert 1 <= doc["origin_fetches"] == len(origin.seen) < 40
+    assert doc["origin_offload"] == pytest.approx(1 - len(origin.seen) / 40)
+    assert doc["edge"]["origin"] == {
+        "requests": len(origin.seen),
+        "responses": len(origin.seen),
+        "errors": 0,
+    }
 
 
 async def test_warm_up_requests_are_not_counted(tmp_path, origin):

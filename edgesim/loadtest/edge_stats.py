@@ -1,7 +1,8 @@
 """The edge's own account of a run, from its admin API (``GET /stats``) before and after.
 
 ``/stats`` (edgesim.admin) gives cumulative counters: the cache's hits and
-misses, the requests answered by X-Cache result, and per function the
+misses, the requests answered by X-Cache result, the requests that went to
+an origin (with its answers and failures), and per function the
 invocations, errors, throttles, cold starts, timeouts and crashes, plus
 the durations of its most recent invocations (the last 10,000). The
 difference of two snapshots is what happened between them; the durations
@@ -90,8 +91,11 @@ def delta(
         )
         report[name] = row
         usage.append(FunctionUsage(name, runtime, memory, row["invocations"], billed))
+    origin_before, origin_after = before.get("origin", {}), after.get("origin", {})
+    origin = {key: n - origin_before.get(key, 0) for key, n in origin_after.items()}
     edge = {
         "cache": cache,
+        "origin": origin,
         "requests": requests,
         "requests_total": sum(requests.values()),
         "functions": report,

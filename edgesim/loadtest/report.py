@@ -35,8 +35,22 @@ def _counts(tally: Tally) -> dict[str, Any]:
         "hit_ratio": tally.hit_ratio,
         "origin_fetches": tally.origin_fetches,
         "origin_offload": tally.origin_offload,
+        "origin_counted_by": "x-cache",
         "bytes_received": tally.bytes,
     }
+
+
+def _origin_from_edge(counts: dict[str, Any], edge: dict[str, Any]) -> None:
+    """Origin fetches and offload from the edge's own count, when it gives one: X-Cache
+    cannot tell whether an ``Error`` went to the origin (a 5xx it sent, a refused
+    connection) or not (an error served from the cache)."""
+    origin = edge.get("origin") or {}
+    if "requests" not in origin:
+        return  # an edge without the count
+    total = edge["requests_total"]
+    counts["origin_fetches"] = origin["requests"]
+    counts["origin_offload"] = 1 - origin["requests"] / total if total else None
+    counts["origin_counted_by"] = "edge"
 
 
 def _phase_at(run: RunData, t: float) -> str:
@@ -181,8 +195,10 @@ def build(run: RunData) -> dict[str, Any]:
         doc["warmup"] = {"duration_s": run.warmup.elapsed, **_counts(warm)}
     if "end" in run.stats:
         edge, usage = delta(run.stats["measure"], run.stats["end"], run.functions)
+        _origin_from_edge(doc, edge)
         if "start" in run.stats and run.warmup is not None:
             edge["warmup"], _ = delta(run.stats["start"], run.stats["measure"], run.functions)
+            _origin_from_edge(doc["warmup"], edge["warmup"])
         doc["edge"] = edge
         doc["cost"] = estimate(usage, total.requests, elapsed)
         for name, f in edge["functions"].items():
