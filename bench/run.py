@@ -8,7 +8,9 @@ loaded by wrk (keep-alive, one thread) pinned to core 1:
     ClientSession proxy   bench/peers/proxy.py forwarding every GET to the origin
     edgesim miss          the edge (CachingDisabled), every GET proxied to the origin
 
-The origin behind both proxies is bench/peers/origin.py, also on core 1. Each
+The origin behind both proxies is bench/peers/static_origin.py, also on core 1:
+the same responses as origin.py from pre-rendered bytes, cheap enough that
+core 1 (wrk and the origin) does not hold back the faster proxy. Each
 server is measured with a 1 KB and a 100 KB body, in --rounds interleaved
 rounds (all servers stay up, idle when not measured, so both sides of a ratio
 are measured back to back); the median round is reported. It prints a table
@@ -367,8 +369,8 @@ def parse_wrk(output: str) -> dict[str, Any]:
     }
 
 
-def run_wrk(port: int, path: str, seconds: int, connections: int) -> dict[str, Any]:
-    argv = [
+def wrk_argv(port: int, path: str, seconds: int, connections: int) -> list[str]:
+    return [
         "taskset",
         "-c",
         LOAD_CORE,
@@ -381,6 +383,10 @@ def run_wrk(port: int, path: str, seconds: int, connections: int) -> dict[str, A
         "5s",
         f"http://127.0.0.1:{port}{path}",
     ]
+
+
+def run_wrk(port: int, path: str, seconds: int, connections: int) -> dict[str, Any]:
+    argv = wrk_argv(port, path, seconds, connections)
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=seconds + 30, check=False
@@ -613,6 +619,10 @@ def run_all(
                         del servers[case.key]
                 samples[case.key, size].append(sample)
                 print(f"   {case.name} " + describe(sample), flush=True)
+    if args.together:
+        print("\n== both sides of each ratio loaded at once", flush=True)
+        up = {key: (server, port) for key, (server, port, _, _) in servers.items()}
+        args.together_rows = together_rows(up, args)
     return [summarize(samples[c.key, size]) for size in args.sizes for c in cases]
 
 
@@ -628,6 +638,82 @@ def summarize(samples: list[Result]) -> Result:
     rates = [s.requests_per_s for s in samples if s.requests_per_s is not None]  # round order
     noisy = sum(1 for s in measured if noise(s) > NOISE)
     return dataclasses.replace(median, errors=errors, rounds=rates, noisy_rounds=noisy)
+
+
+def measure_together(
+    a: tuple[subprocess.Popen[bytes], int],
+    b: tuple[subprocess.Popen[bytes], int],
+    size: str,
+    args: argparse.Namespace,
+) -> tuple[float, float, float]:
+    """Load both servers of a ratio at once, each with its own wrk (half the
+    connections each, both on core 1), and return (ratio, a's CPU share, b's):
+    the ratio of requests per CPU-second of the two servers. They share core 0
+    in turns of a few milliseconds, so a change in the machine's speed during
+    the run slows both alike, which back-to-back runs cannot promise."""
+    path = f"/obj-{size}"
+    connections = max(1, args.connections // 2)
+    for warm in (True, False):
+        seconds = args.warmup if warm else args.duration
+        before = [cpu_seconds(proc.pid) for proc, _ in (a, b)]
+        started = time.monotonic()
+        wrks = [
+            subprocess.Popen(
+                wrk_argv(port, path, seconds, connections),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _, port in (a, b)
+        ]
+        outputs = [w.communicate(timeout=seconds + 30) for w in wrks]
+        elapsed = time.monotonic() - started
+        used = [cpu_seconds(proc.pid) - t for (proc, _), t in zip((a, b), before, strict=True)]
+    stats = [parse_wrk(out) for out, _ in outputs]
+    for w, st, (_, err) in zip(wrks, stats, outputs, strict=True):
+        if w.returncode != 0 or st["errors"]:
+            raise BenchError(f"wrk (together): status {w.returncode}, {st['errors']} {err.strip()}")
+    per_cpu = [st["requests"] / cpu for st, cpu in zip(stats, used, strict=True)]
+    return per_cpu[0] / per_cpu[1], used[0] / elapsed, used[1] / elapsed
+
+
+def together_rows(
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """``args.together`` rounds of ``measure_together`` for every ratio whose servers are up."""
+    rows = []
+    for top, bottom, label, minimum, aim in RATIOS:
+        if top not in servers or bottom not in servers:
+            continue
+        for size in args.sizes:
+            per_round, shares = [], []
+            for _ in range(args.together):
+                ratio, share_a, share_b = measure_together(
+                    servers[top], servers[bottom], size, args
+                )
+                per_round.append(ratio)
+                shares.append((share_a, share_b))
+            print(
+                f"   together {label} {size}: "
+                + ", ".join(f"{r:.2f}x" for r in per_round)
+                + " (CPU shares "
+                + ", ".join(f"{x:.0%}/{y:.0%}" for x, y in shares)
+                + ")",
+                flush=True,
+            )
+            rows.append(
+                {
+                    "ratio": label,
+                    "size": size,
+                    "value": statistics.median(per_round),
+                    "minimum": minimum,
+                    "aim": aim,
+                    "noisy": False,
+                    "per_round": per_round,
+                    "cpu_shares": shares,
+                }
+            )
+    return rows
 
 
 def describe(result: Result) -> str:
@@ -758,9 +844,9 @@ def ratios(results: list[Result], sizes: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def ratio_table(rows: list[dict[str, Any]]) -> str:
+def ratio_table(rows: list[dict[str, Any]], what: str = "ratio of req/s") -> str:
     lines = [
-        "| ratio of req/s | body | median of rounds (range) | target | verdict |",
+        f"| {what} | body | median of rounds (range) | target | verdict |",
         "|---|---|---:|---|---|",
     ]
     for row in rows:
@@ -817,6 +903,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="measure every case N times, interleaved; the median round is reported (3; quick: 1)",
     )
+    parser.add_argument(
+        "--together",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then N rounds with both sides of each ratio loaded at once: requests per "
+        "CPU-second, immune to the machine's speed drifting between runs (0)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument(
         "--cases",
@@ -840,6 +934,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"unknown size {size!r}")
     if not 1 <= args.rounds <= 10:
         parser.error("--rounds must be between 1 and 10")
+    if not 0 <= args.together <= 20:
+        parser.error("--together must be between 0 and 20")
+    args.together_rows = []
     if not 0 <= args.retries <= 10:
         parser.error("--retries must be between 0 and 10")
     if not 0 <= args.wait_idle <= 600:
@@ -881,6 +978,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     runs = args.rounds * len(args.cases) * len(args.sizes)
     typical = runs * (args.warmup + args.duration + 1)
+    typical += args.together * len(RATIOS) * len(args.sizes) * (args.warmup + args.duration + 1)
     worst = runs * (args.warmup + (1 + args.retries) * (args.duration + 1 + args.wait_idle))
     print(f"time: about {typical / 60:.0f} min, at most {worst / 60:.0f} min (plus start-up)")
     busy = wait_idle(args.wait_idle)
@@ -898,7 +996,7 @@ def main(argv: list[str] | None = None) -> int:
             origin_port = free_port()
             origin = procs.start(
                 "origin",
-                [sys.executable, str(PEERS / "origin.py"), "--port", str(origin_port)],
+                [sys.executable, str(PEERS / "static_origin.py"), "--port", str(origin_port)],
                 LOAD_CORE,
             )
             wait_ready(procs, "origin", origin, origin_port)
@@ -912,6 +1010,9 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = ratios(results, args.sizes)
     print("\n" + table(results) + "\n\n" + ratio_table(rows))
+    if args.together_rows:
+        what = "requests per CPU-second, both loaded at once"
+        print("\n" + ratio_table(args.together_rows, what))
     failed = [r for r in results if r.errors]
     for r in failed:
         print(f"\n{r.name} {r.size}:" + "".join(f"\n  {e}" for e in r.errors))
@@ -924,12 +1025,14 @@ def main(argv: list[str] | None = None) -> int:
                 "connections": args.connections,
                 "rounds": args.rounds,
                 "retries": args.retries,
+                "together_rounds": args.together,
                 "wait_idle_s": args.wait_idle,
                 "server_core": SERVER_CORE,
                 "load_core": LOAD_CORE,
             },
             "results": [dataclasses.asdict(r) for r in results],
             "ratios": rows,
+            "together": args.together_rows,
         }
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
     return 1 if failed else 0
