@@ -413,7 +413,12 @@ def prime(case: Case, port: int, args: argparse.Namespace) -> None:
     print(f"primed {case.name}: {rate:,.0f} req/s", flush=True)
 
 
-def run_all(args: argparse.Namespace, tmp: Path) -> dict[tuple[str, str], list[Sample]]:
+Together = dict[tuple[str, str, str], tuple[list[float], list[tuple[float, float]]]]
+
+
+def run_all(
+    args: argparse.Namespace, tmp: Path
+) -> tuple[dict[tuple[str, str], list[Sample]], Together]:
     cases = [c for c in CASES if c.key in args.cases]
     samples: dict[tuple[str, str], list[Sample]] = {
         (c.key, s): [] for c in cases for s in args.sizes
@@ -450,7 +455,44 @@ def run_all(args: argparse.Namespace, tmp: Path) -> dict[tuple[str, str], list[S
                         sample = Sample(case.key, size, errors=[f"not measured: {error}"])
                     samples[case.key, size].append(sample)
                     print(f"   {case.name} {size}: {describe(sample)}", flush=True)
-    return samples
+        together = run_together(servers, args)
+    return samples, together
+
+
+def run_together(
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]], args: argparse.Namespace
+) -> Together:
+    """``--together`` rounds of each ratio with both servers loaded at once
+    (``run.measure_together``): requests per CPU-second, whatever the machine's
+    speed does meanwhile."""
+    out: Together = {}
+    if not args.together:
+        return out
+    print("== both sides of each ratio loaded at once", flush=True)
+    names = {c.key: c.name for c in CASES}
+    for mine, peer, _target, _by_core in RATIOS:
+        if mine not in servers or peer not in servers:
+            continue
+        for size in args.sizes:
+            ratios, shares = [], []
+            try:
+                for _ in range(args.together):
+                    ratio, a, b = base.measure_together(servers[mine], servers[peer], size, args)
+                    ratios.append(ratio)
+                    shares.append((a, b))
+            except (base.BenchError, OSError, subprocess.TimeoutExpired) as error:
+                print(f"   together {names[mine]} / {names[peer]} {size}: {error}", flush=True)
+            if ratios:
+                out[mine, peer, size] = (ratios, shares)
+                print(
+                    f"   together {names[mine]} / {names[peer]} {size}: "
+                    + ", ".join(f"{r:.2f}x" for r in ratios)
+                    + " (CPU shares "
+                    + ", ".join(f"{x:.0%}/{y:.0%}" for x, y in shares)
+                    + ")",
+                    flush=True,
+                )
+    return out
 
 
 def describe(s: Sample) -> str:
@@ -480,7 +522,7 @@ def _per_core(s: Sample) -> float:
 
 
 def report(
-    samples: dict[tuple[str, str], list[Sample]], args: argparse.Namespace
+    samples: dict[tuple[str, str], list[Sample]], together: Together, args: argparse.Namespace
 ) -> dict[str, Any]:
     names = {c.key: c.name for c in CASES}
     lines = [
@@ -526,11 +568,34 @@ def report(
             ratio_rows.append({"edgesim": mine, "peer": peer, "size": size, "value": value,
                                "per_core": core, "target": target})  # fmt: skip
     print("\n" + "\n".join(lines) + "\n\n" + "\n".join(ratio_lines))
+    together_rows = []
+    if together:
+        together_lines = [
+            "| requests per CPU-second, both loaded at once | body | median (range) | target |",
+            "|---|---|---:|---|",
+        ]
+        for mine, peer, target, _ in RATIOS:
+            for size in args.sizes:
+                if (mine, peer, size) not in together:
+                    continue
+                ratios, shares = together[mine, peer, size]
+                value = statistics.median(ratios)
+                verdict = "" if target is None else (" met" if value >= target else " NOT met")
+                goal = "-" if target is None else f">= {target:g}x{verdict}"
+                together_lines.append(
+                    f"| {names[mine]} / {names[peer]} | {size} | {value:.2f}x "
+                    f"({min(ratios):.2f}-{max(ratios):.2f}) | {goal} |"
+                )
+                together_rows.append({"edgesim": mine, "peer": peer, "size": size,
+                                      "value": value, "per_round": ratios,
+                                      "cpu_shares": shares, "target": target})  # fmt: skip
+        print("\n" + "\n".join(together_lines))
     return {
         "results": {
             f"{k}/{s}": [dataclasses.asdict(x) for x in g] for (k, s), g in samples.items()
         },
         "ratios": ratio_rows,
+        "together": together_rows,
     }
 
 
@@ -544,6 +609,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cases", default=",".join(c.key for c in CASES))
     parser.add_argument("--sizes", default=",".join(SIZES))
     parser.add_argument("--no-install", action="store_true", help="do not install missing peers")
+    parser.add_argument(
+        "--together",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then N rounds with both sides of each ratio loaded at once (0)",
+    )
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
     for name, normal, quick in (("duration", 10, 2), ("warmup", 2, 1), ("rounds", 3, 1)):
@@ -587,11 +659,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         with tempfile.TemporaryDirectory(prefix="edgesim-peers-") as tmp:
-            samples = run_all(args, Path(tmp))
+            samples, together = run_all(args, Path(tmp))
     except KeyboardInterrupt:
         print("\npeers: interrupted; servers stopped", file=sys.stderr)
         return 130
-    document = {"machine": info, "method": vars(args), **report(samples, args)}
+    document = {"machine": info, "method": vars(args), **report(samples, together, args)}
     if args.json:
         Path(args.json).write_text(json.dumps(document, indent=2, default=str) + "\n")
     failed = [s for g in samples.values() for s in g if s.errors and s.requests_per_s]
