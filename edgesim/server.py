@@ -38,7 +38,7 @@ from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
 from edgesim.pipeline import Clock, Pipeline, new_request_id
 from edgesim.trace import TraceRing
-from edgesim.wire import JOIN_LIMIT, render_fields, render_head, render_headers
+from edgesim.wire import JOIN_LIMIT, decode_fields, render_fields, render_head, render_headers
 
 __all__ = ["EdgeServer"]
 
@@ -167,7 +167,7 @@ class _Connection(BaseProtocol):
         total = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)
         if total + len(message.path) > _MAX_HEADERS_TOTAL:
             raise RequestTooLarge("request headers exceed 20,480 bytes")
-        headers = Headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw])
+        headers = Headers(decode_fields(raw))
         body: bytes | BodyStream | None = None
         length = headers.get("content-length")
         if message.chunked or (length is not None and length != "0"):

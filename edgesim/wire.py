@@ -1,4 +1,4 @@
-"""HTTP/1.1 bytes on the wire: rendering response heads, reason phrases.
+"""HTTP/1.1 bytes on the wire: header fields read from it, response heads, reason phrases.
 
 Kept apart from the server so that the cache can keep a pre-rendered head
 with each entry and the server only appends what changes per request.
@@ -14,6 +14,7 @@ from edgesim.models import Headers
 __all__ = [
     "HOP_BY_HOP",
     "JOIN_LIMIT",
+    "decode_fields",
     "parse_range",
     "reason_phrase",
     "render_fields",
@@ -43,6 +44,28 @@ JOIN_LIMIT = 65_536
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _REASONS.update({494: "Request Header Too Large"})
+
+
+# Header fields as read, decoded once each: a keep-alive viewer (and an origin)
+# sends the same fields request after request. Decoding is latin-1, one
+# character per byte, so rendering a field again gives the bytes it came as.
+# Bounded: emptied when full, so fields that never repeat cost one insert.
+_DECODED: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+_DECODED_LIMIT = 4096
+
+
+def decode_fields(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """(name, value) text of the parser's raw header fields, in order."""
+    decoded = _DECODED
+    out = []
+    for field in raw:
+        pair = decoded.get(field)
+        if pair is None:
+            if len(decoded) >= _DECODED_LIMIT:
+                decoded.clear()
+            pair = decoded[field] = (field[0].decode("latin-1"), field[1].decode("latin-1"))
+        out.append(pair)
+    return out
 
 
 def reason_phrase(status: int) -> str:

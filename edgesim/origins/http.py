@@ -33,7 +33,7 @@ from edgesim.errors import (
 from edgesim.models import BodyStream, Headers, Request, Response
 from edgesim.origins import StartedFetch
 from edgesim.origins.connection import OriginBody, OriginConnection, _ConnectionGone
-from edgesim.wire import JOIN_LIMIT
+from edgesim.wire import JOIN_LIMIT, decode_fields
 
 __all__ = ["HttpOriginClient"]
 
@@ -292,8 +292,7 @@ def _response(
     """The Response for an origin's answer: headers as sent, the body as bytes when
     it came whole with the head, else streamed."""
     status = message.code
-    # latin-1 maps bytes 1:1, so rendering the headers again gives the origin's bytes.
-    headers = Headers([(n.decode("latin-1"), v.decode("latin-1")) for n, v in message.raw_headers])
+    headers = Headers(decode_fields(message.raw_headers))
     if request.method == "HEAD" or status in _NO_BODY_STATUS:
         return Response(status, headers, None, message.reason)
     if payload.is_eof():
