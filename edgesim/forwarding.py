@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from edgesim.cache import normalize_accept_encoding
 from edgesim.config.schema import Behavior, CustomOrigin, Distribution, Origin, Selection
@@ -87,6 +88,8 @@ _DROP, _KEEP, _XFF, _VARY = 0, 1, 2, 3
 # Decisions remembered per header name; names beyond this many are decided
 # afresh each time (a viewer inventing names cannot grow the memo).
 _FATE_MEMO_LIMIT = 512
+# Origin-bound header lists remembered (Forwarding._sent); emptied when full.
+_SENT_MEMO_LIMIT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,12 @@ class Forwarding:
     )
     # Per origin response header name: dropped, kept, or Vary (filtered).
     _response_fates: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    # The headers sent for (viewer fields, client IP, id(origin), cacheable), with
+    # the origin itself: a keep-alive viewer sends the same fields each time.
+    # Holding the origin keeps its id from naming another object meanwhile.
+    _sent: dict[tuple[Any, ...], tuple[Origin, tuple[tuple[str, str], ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def for_behavior(cls, behavior: Behavior, distribution: Distribution) -> Forwarding:
@@ -144,6 +153,30 @@ class Forwarding:
     ) -> Request:
         """The request CloudFront sends to ``origin`` for a viewer ``request``,
         before the origin's custom headers (``with_origin_headers``)."""
+        key = (request.headers.fields, request.client_ip, id(origin), cacheable)
+        sent = self._sent.get(key)
+        if sent is None:
+            if len(self._sent) >= _SENT_MEMO_LIMIT:
+                self._sent.clear()
+            sent = self._sent[key] = (origin, self._origin_fields(request, origin, cacheable))
+        query = request.query
+        if query:
+            query = _select_query(query, self.query_strings)
+        return Request(
+            request.method,
+            request.path,
+            query,
+            Headers((*sent[1], ("X-Amz-Cf-Id", request_id))),
+            request.client_ip,
+            request.client_port,
+            request.http_version,
+            request.body,
+        )
+
+    def _origin_fields(
+        self, request: Request, origin: Origin, cacheable: bool
+    ) -> tuple[tuple[str, str], ...]:
+        """``origin_request``'s header fields but X-Amz-Cf-Id, in the order sent."""
         out: list[tuple[str, str]] = []
         if isinstance(origin, CustomOrigin) and not self.headers.selects("host"):
             out.append(("Host", _host_value(origin)))
@@ -175,11 +208,7 @@ class Forwarding:
         client_ip = request.client_ip
         out.append(("X-Forwarded-For", f"{xff}, {client_ip}" if xff else client_ip))
         out.append(("Via", self.via))
-        out.append(("X-Amz-Cf-Id", request_id))
-        query = request.query
-        if query:
-            query = _select_query(query, self.query_strings)
-        return request.replace(headers=Headers(out), query=query)
+        return tuple(out)
 
     @staticmethod
     def with_origin_headers(request: Request, origin: Origin) -> Request:
