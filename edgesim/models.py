@@ -40,6 +40,10 @@ class BodyStream(Protocol):
         """Stop reading early and release what feeds the stream."""
 
 
+_INDEXES: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+_INDEXES_LIMIT = 1024
+
+
 class Headers:
     """An ordered, immutable list of header fields, looked up case-insensitively.
 
@@ -56,9 +60,16 @@ class Headers:
     def _lookup(self) -> dict[str, str]:
         index = self._index
         if index is None:
-            index = {}
-            for name, value in self._fields:
-                index.setdefault(name.lower(), value)
+            # Equal fields have equal indexes, and a keep-alive client sends the
+            # same fields again: one index each, shared (an index is never written).
+            index = _INDEXES.get(self._fields)
+            if index is None:
+                index = {}
+                for name, value in self._fields:
+                    index.setdefault(name.lower(), value)
+                if len(_INDEXES) >= _INDEXES_LIMIT:
+                    _INDEXES.clear()
+                _INDEXES[self._fields] = index
             self._index = index
         return index
 

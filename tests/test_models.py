@@ -35,3 +35,21 @@ def test_headers_keep_case_order_and_repeats() -> None:
         ("set-cookie", "b=2"),
     )
     assert headers.without("set-cookie").fields == (("X-A", "1"),)
+
+
+def test_equal_headers_share_one_index_and_each_looks_up_its_own() -> None:
+    fields = [("Content-Type", "text/plain"), ("ETag", '"1"')]
+    first, again = Headers(fields), Headers(list(fields))
+    assert first.get("etag") == again.get("etag") == '"1"'
+    assert first._index is again._index  # built once for equal fields
+    other = Headers([("Content-Type", "text/html"), ("etag", '"2"')])
+    assert other.get("content-type") == "text/html" and other.get("etag") == '"2"'
+    assert first.get("content-type") == "text/plain"  # untouched by the other's lookups
+
+
+def test_headers_that_never_repeat_cannot_grow_the_shared_indexes() -> None:
+    from edgesim import models
+
+    for n in range(3 * models._INDEXES_LIMIT):
+        assert Headers([("X-Id", str(n))]).get("x-id") == str(n)
+    assert len(models._INDEXES) <= models._INDEXES_LIMIT
