@@ -82,10 +82,23 @@ def render_fields(fields: Iterable[tuple[str, str]]) -> bytes:
     return "".join([f"{n}: {v}\r\n" for n, v in fields]).encode("latin-1", "replace")
 
 
+# Heads rendered, by status, reason and fields: the misses of one object get
+# the same head from the origin (its Date changes once a second). Bounded.
+_HEADS: dict[tuple[int, str, tuple[tuple[str, str], ...]], bytes] = {}
+_HEADS_LIMIT = 256
+
+
 def render_head(status: int, reason: str, headers: Headers) -> bytes:
     """Status line and header lines, without the blank line that ends the head."""
-    line = f"HTTP/1.1 {status} {reason or reason_phrase(status)}\r\n".encode("latin-1", "replace")
-    return line + render_headers(headers)
+    key = (status, reason, headers.fields)
+    head = _HEADS.get(key)
+    if head is None:
+        line = f"HTTP/1.1 {status} {reason or reason_phrase(status)}\r\n"
+        head = line.encode("latin-1", "replace") + render_headers(headers)
+        if len(_HEADS) >= _HEADS_LIMIT:
+            _HEADS.clear()
+        _HEADS[key] = head
+    return head
 
 
 def parse_range(spec: str, size: int) -> tuple[int, int] | str | None:

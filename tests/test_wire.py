@@ -28,3 +28,17 @@ def test_fields_that_never_repeat_cannot_grow_the_memo() -> None:
         (pair,) = wire.decode_fields([(b"X-Request", str(n).encode())])
         assert pair == ("X-Request", str(n))
     assert len(wire._DECODED) <= wire._DECODED_LIMIT
+
+
+def test_a_head_rendered_again_is_the_same_and_each_input_changes_it() -> None:
+    headers = Headers([("Content-Type", "text/plain"), ("Content-Length", "5")])
+    head = wire.render_head(200, "OK", headers)
+    assert head == b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+    assert wire.render_head(200, "OK", Headers(list(headers.fields))) == head
+    assert wire.render_head(404, "", headers).startswith(b"HTTP/1.1 404 Not Found\r\n")
+    assert wire.render_head(200, "Fine", headers).startswith(b"HTTP/1.1 200 Fine\r\n")
+    changed = Headers([("Content-Type", "text/html"), ("Content-Length", "5")])
+    assert b"text/html" in wire.render_head(200, "OK", changed)
+    for n in range(3 * wire._HEADS_LIMIT):
+        assert wire.render_head(200, "OK", Headers([("X-N", str(n))])).endswith(f"{n}\r\n".encode())
+    assert len(wire._HEADS) <= wire._HEADS_LIMIT
