@@ -16,7 +16,7 @@ from typing import Any
 from edgesim.cache import normalize_accept_encoding
 from edgesim.config.schema import Behavior, CustomOrigin, Distribution, Origin, Selection
 from edgesim.models import Headers, Request
-from edgesim.wire import HOP_BY_HOP
+from edgesim.wire import HOP_BY_HOP, render_request_fields
 
 __all__ = ["Forwarding", "parse_cookies", "via_value"]
 
@@ -51,6 +51,17 @@ _CACHE_OWNED = frozenset({"if-match", "if-modified-since", "if-none-match", "if-
 _VARY_ALWAYS = frozenset({"accept-encoding", "cookie", "user-agent"})
 # Origin response headers the edge never passes on (re-framed or hop-by-hop).
 _RESPONSE_DROPPED = HOP_BY_HOP | frozenset({"x-cache", "via"})
+
+
+def _rendered(fields: tuple[tuple[str, str], ...]) -> bytes | None:
+    """``fields`` rendered for the origin's request head, if they carry their Host
+    and nothing that cannot go on the wire (the origin client renders, or refuses,
+    the rest itself)."""
+    try:
+        block, has_host = render_request_fields(fields)
+    except ValueError:
+        return None
+    return block if has_host else None
 
 
 def via_value(distribution: Distribution) -> str:
@@ -112,7 +123,8 @@ class Forwarding:
     # The headers sent for (viewer fields, client IP, id(origin), cacheable), with
     # the origin itself: a keep-alive viewer sends the same fields each time.
     # Holding the origin keeps its id from naming another object meanwhile.
-    _sent: dict[tuple[Any, ...], tuple[Origin, tuple[tuple[str, str], ...]]] = field(
+    # The header lines are kept rendered too (None when they cannot be).
+    _sent: dict[tuple[Any, ...], tuple[Origin, tuple[tuple[str, str], ...], bytes | None]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -158,10 +170,12 @@ class Forwarding:
         if sent is None:
             if len(self._sent) >= _SENT_MEMO_LIMIT:
                 self._sent.clear()
-            sent = self._sent[key] = (origin, self._origin_fields(request, origin, cacheable))
+            fields = self._origin_fields(request, origin, cacheable)
+            sent = self._sent[key] = (origin, fields, _rendered(fields))
         query = request.query
         if query:
             query = _select_query(query, self.query_strings)
+        block = sent[2]
         return Request(
             request.method,
             request.path,
@@ -171,6 +185,7 @@ class Forwarding:
             request.client_port,
             request.http_version,
             request.body,
+            None if block is None else b"%sX-Amz-Cf-Id: %s\r\n" % (block, request_id.encode()),
         )
 
     def _origin_fields(

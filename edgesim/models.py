@@ -175,6 +175,9 @@ class Request:
 
     ``path`` is the URI path as received (percent-encoded, no query);
     ``query`` is the raw query string without the ``?`` ("" when absent).
+    ``head`` is an optional pre-rendered form of ``headers`` for the origin
+    (``wire.render_request_fields``: framing fields left out, Host among
+    them); ``replace`` drops it with any change of headers.
     """
 
     method: str
@@ -185,6 +188,7 @@ class Request:
     client_port: int = 0
     http_version: str = "1.1"
     body: bytes | BodyStream | None = None
+    head: bytes | None = field(default=None, compare=False)
 
     def __init__(
         self,
@@ -196,6 +200,7 @@ class Request:
         client_port: int = 0,
         http_version: str = "1.1",
         body: bytes | BodyStream | None = None,
+        head: bytes | None = None,
     ) -> None:
         _set_method(self, method)
         _set_path(self, path)
@@ -205,6 +210,7 @@ class Request:
         _set_client_port(self, client_port)
         _set_http_version(self, http_version)
         _set_body(self, body)
+        _set_request_head(self, head)
 
     @property
     def target(self) -> str:
@@ -232,6 +238,7 @@ class Request:
             changes.get("client_port", self.client_port),
             changes.get("http_version", self.http_version),
             changes.get("body", self.body),
+            changes.get("head", None if "headers" in changes else self.head),
         )
 
 
@@ -249,6 +256,7 @@ def _setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
     _set_client_port,
     _set_http_version,
     _set_body,
+    _set_request_head,
 ) = _setters(
     Request,
     "method",
@@ -259,6 +267,7 @@ def _setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
     "client_port",
     "http_version",
     "body",
+    "head",
 )
 
 

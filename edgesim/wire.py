@@ -20,6 +20,7 @@ __all__ = [
     "render_fields",
     "render_head",
     "render_headers",
+    "render_request_fields",
 ]
 
 # RFC 9110 section 7.6.1 connection-specific fields, plus the ones CloudFront
@@ -86,6 +87,52 @@ def render_fields(fields: Iterable[tuple[str, str]]) -> bytes:
 # the same head from the origin (its Date changes once a second). Bounded.
 _HEADS: dict[tuple[int, str, tuple[tuple[str, str], ...]], bytes] = {}
 _HEADS_LIMIT = 256
+
+
+# Request fields the sender frames itself, whatever it was given.
+_REQUEST_FRAMING = frozenset({"content-length", "transfer-encoding"})
+# What each header name (as spelled) is to a request head; the same few names
+# come on every request, so they are remembered, at most this many.
+_OTHER, _FRAMING_FIELD, _HOST = 0, 1, 2
+_NAME_KINDS: dict[str, int] = {}
+_NAME_KINDS_LIMIT = 1024
+
+
+def render_request_fields(fields: Iterable[tuple[str, str]]) -> tuple[bytes, bool]:
+    """A request's header lines for the wire, framing fields left out (the sender
+    writes its own), and whether a Host field is among them.
+
+    Raises ValueError for a CR or LF in a name or value: it would let a function
+    smuggle a second request onto the origin connection.
+    """
+    lines = []
+    has_host = False
+    kinds = _NAME_KINDS
+    for name, value in fields:
+        kind = kinds.get(name)
+        if kind is None:
+            lower = name.lower()
+            kind = (
+                _FRAMING_FIELD
+                if lower in _REQUEST_FRAMING
+                else _HOST
+                if lower == "host"
+                else _OTHER
+            )
+            if len(kinds) < _NAME_KINDS_LIMIT:
+                kinds[name] = kind
+        if kind == _FRAMING_FIELD:
+            continue
+        if kind == _HOST:
+            has_host = True
+        lines.append(f"{name}: {value}\r\n")
+    text = "".join(lines)
+    if text.count("\n") != len(lines) or text.count("\r") != len(lines):
+        raise ValueError("CR or LF in a request header")
+    try:
+        return text.encode("latin-1"), has_host
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape"), has_host
 
 
 def render_head(status: int, reason: str, headers: Headers) -> bytes:

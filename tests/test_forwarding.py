@@ -109,3 +109,22 @@ def test_an_origin_changed_for_one_request_is_not_taken_for_another() -> None:
         )
         del changed
     assert hosts == {f"h{n}.internal" for n in range(50)}
+
+
+def test_the_origin_request_comes_rendered_as_its_headers_are() -> None:
+    from edgesim.wire import render_request_fields
+
+    rules = forwarding(headers=allow("x-tenant", "content-length"))
+    fields = [("X-Tenant", "caf\xe9"), ("Content-Length", "0")]
+    sent = rules.origin_request(viewer(fields), APP, "id-1", cacheable=True)
+    assert sent.head == render_request_fields(sent.headers.fields)[0]
+    assert b"Content-Length" not in (sent.head or b"")  # the client frames the body
+    assert b"X-Tenant: caf\xe9\r\n" in (sent.head or b"")  # latin-1, byte for byte
+
+
+def test_a_header_that_cannot_go_on_the_wire_is_left_to_the_client_to_refuse() -> None:
+    rules = forwarding(headers=allow("x-bad"))
+    sent = rules.origin_request(
+        viewer([("X-Bad", "a\r\nX-Smuggled: 1")]), APP, "id", cacheable=True
+    )
+    assert sent.head is None

@@ -53,3 +53,10 @@ def test_headers_that_never_repeat_cannot_grow_the_shared_indexes() -> None:
     for n in range(3 * models._INDEXES_LIMIT):
         assert Headers([("X-Id", str(n))]).get("x-id") == str(n)
     assert len(models._INDEXES) <= models._INDEXES_LIMIT
+
+
+def test_request_replace_drops_a_prerendered_head_with_its_headers() -> None:
+    request = Request("GET", "/a", "", Headers([("Host", "h")]), head=b"Host: h\r\n")
+    assert request.replace(path="/b").head == b"Host: h\r\n"
+    assert request.replace(headers=Headers([("Host", "other")])).head is None
+    assert request == request.replace(head=None)  # a rendering, not part of the value

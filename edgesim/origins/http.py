@@ -33,7 +33,7 @@ from edgesim.errors import (
 from edgesim.models import BodyStream, Headers, Request, Response
 from edgesim.origins import StartedFetch
 from edgesim.origins.connection import OriginBody, OriginConnection, _ConnectionGone
-from edgesim.wire import JOIN_LIMIT, decode_fields
+from edgesim.wire import JOIN_LIMIT, decode_fields, render_request_fields
 
 __all__ = ["HttpOriginClient"]
 
@@ -43,14 +43,7 @@ _REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 _RETRY_ON_TIMEOUT = frozenset({"GET", "HEAD"})
 # Methods that carry a body by definition: send Content-Length: 0 when empty.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# Framing is ours to write, whatever the pipeline forwarded.
-_FRAMING = frozenset({"content-length", "transfer-encoding"})
 _NO_BODY_STATUS = frozenset({204, 304})
-# What each header name (as spelled) is to the request head: remembered, since
-# the same few names come on every request; at most this many are kept.
-_OTHER, _FRAMING_FIELD, _HOST = 0, 1, 2
-_NAME_KINDS: dict[str, int] = {}
-_NAME_KINDS_LIMIT = 1024
 
 Key = tuple[str, str, int]
 
@@ -381,41 +374,38 @@ def _render_head(origin: CustomOrigin, request: Request) -> bytes:
     target = origin.path + request.path
     if request.query:
         target += "?" + request.query
-    lines = [f"{request.method} {target} HTTP/1.1\r\n"]
-    has_host = False
-    kinds = _NAME_KINDS
-    for name, value in request.headers.fields:
-        kind = kinds.get(name)
-        if kind is None:
-            lower = name.lower()
-            kind = _FRAMING_FIELD if lower in _FRAMING else _HOST if lower == "host" else _OTHER
-            if len(kinds) < _NAME_KINDS_LIMIT:
-                kinds[name] = kind
-        if kind == _FRAMING_FIELD:
-            continue
-        if kind == _HOST:
-            has_host = True
-        lines.append(f"{name}: {value}\r\n")
+    line = f"{request.method} {target} HTTP/1.1\r\n"
+    # A CR or LF in the target (or a header) would let a function smuggle a
+    # second request onto the origin connection.
+    if line.count("\n") != 1 or line.count("\r") != 1:
+        raise InvalidRequest("CR or LF in the request target")
+    block = request.head  # pre-rendered by the forwarding, Host among its fields
+    has_host = True
+    if block is None:
+        try:
+            block, has_host = render_request_fields(request.headers.fields)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+    parts = [_encoded(line), block]
     if not has_host:  # HTTP/1.1 requires it; the pipeline normally sets it
         port = "" if origin.port == (443 if origin.scheme == "https" else 80) else f":{origin.port}"
-        lines.append(f"Host: {origin.host}{port}\r\n")
+        parts.append(_encoded(f"Host: {origin.host}{port}\r\n"))
     body = request.body
     if body is None:
         if request.method in _BODY_METHODS:
-            lines.append("Content-Length: 0\r\n")
+            parts.append(b"Content-Length: 0\r\n")
     elif isinstance(body, bytes):
         if body or request.method in _BODY_METHODS:
-            lines.append(f"Content-Length: {len(body)}\r\n")
+            parts.append(b"Content-Length: %d\r\n" % len(body))
     elif body.length is None:
-        lines.append("Transfer-Encoding: chunked\r\n")
+        parts.append(b"Transfer-Encoding: chunked\r\n")
     else:
-        lines.append(f"Content-Length: {body.length}\r\n")
-    lines.append("\r\n")
-    text = "".join(lines)
-    # A CR or LF inside a name, value or target would let a function smuggle
-    # a second request onto the origin connection.
-    if text.count("\n") != len(lines) or text.count("\r") != len(lines):
-        raise InvalidRequest("CR or LF in a request header or the request target")
+        parts.append(b"Content-Length: %d\r\n" % body.length)
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def _encoded(text: str) -> bytes:
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError:
