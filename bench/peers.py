@@ -484,14 +484,8 @@ def run_together(
                 print(f"   together {names[mine]} / {names[peer]} {size}: {error}", flush=True)
             if ratios:
                 out[mine, peer, size] = (ratios, shares)
-                print(
-                    f"   together {names[mine]} / {names[peer]} {size}: "
-                    + ", ".join(f"{r:.2f}x" for r in ratios)
-                    + " (CPU shares "
-                    + ", ".join(f"{x:.0%}/{y:.0%}" for x, y in shares)
-                    + ")",
-                    flush=True,
-                )
+                label = f"{names[mine]} / {names[peer]}"
+                print(base.together_line(label, size, ratios, shares), flush=True)
     return out
 
 

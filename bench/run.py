@@ -677,6 +677,15 @@ def measure_together(
     return per_cpu[0] / per_cpu[1], used[0] / elapsed, used[1] / elapsed
 
 
+def together_line(
+    label: str, size: str, ratios: list[float], shares: list[tuple[float, float]]
+) -> str:
+    """The log line of one ratio's together rounds."""
+    rounds = ", ".join(f"{r:.2f}x" for r in ratios)
+    cpu = ", ".join(f"{a:.0%}/{b:.0%}" for a, b in shares)
+    return f"   together {label} {size}: {rounds} (CPU shares {cpu})"
+
+
 def together_rows(
     servers: dict[str, tuple[subprocess.Popen[bytes], int]], args: argparse.Namespace
 ) -> list[dict[str, Any]]:
@@ -693,14 +702,7 @@ def together_rows(
                 )
                 per_round.append(ratio)
                 shares.append((share_a, share_b))
-            print(
-                f"   together {label} {size}: "
-                + ", ".join(f"{r:.2f}x" for r in per_round)
-                + " (CPU shares "
-                + ", ".join(f"{x:.0%}/{y:.0%}" for x, y in shares)
-                + ")",
-                flush=True,
-            )
+            print(together_line(label, size, per_round, shares), flush=True)
             rows.append(
                 {
                     "ratio": label,

@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import uvloop
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-__all__ = ["BODIES", "main"]
+__all__ = ["BODIES", "HEADERS", "main", "until_stopped"]
 
 BODIES = {
     "/obj": b"x" * 1024,
@@ -57,21 +59,27 @@ async def serve(port: int) -> None:
     runner = web.AppRunner(build_app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+    try:
+        await until_stopped(port)
+    finally:
+        await runner.cleanup()
+
+
+async def until_stopped(port: int) -> None:
+    """Say where it listens, then wait for SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print(f"origin listening on 127.0.0.1:{port}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await stop.wait()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(run: Callable[[int], Coroutine[Any, Any, None]] = serve, doc: str = __doc__) -> None:
+    """``--port N``, then ``run(N)`` on uvloop."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    uvloop.run(serve(parser.parse_args().port))
+    uvloop.run(run(parser.parse_args().port))
 
 
 if __name__ == "__main__":

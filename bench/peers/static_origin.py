@@ -14,16 +14,13 @@ connections (pipelining works too); anything else gets a 400 and a close.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import time
 from email.utils import formatdate
 
-import uvloop
-from origin import BODIES, HEADERS
+from origin import BODIES, HEADERS, main, until_stopped
 
-__all__ = ["main"]
+__all__ = ["serve"]
 
 _BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _MAX_HEAD = 65_536
@@ -102,21 +99,11 @@ async def serve(port: int) -> None:
     server = await loop.create_server(
         lambda: _Connection(responses), "127.0.0.1", port, backlog=1024
     )
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"origin listening on 127.0.0.1:{port}", flush=True)
     try:
-        await stop.wait()
+        await until_stopped(port)
     finally:
         server.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    uvloop.run(serve(parser.parse_args().port))
-
-
 if __name__ == "__main__":
-    main()
+    main(serve, __doc__)
