@@ -12,6 +12,7 @@ from http import HTTPStatus
 from edgesim.models import Headers
 
 __all__ = [
+    "FRAMING",
     "HOP_BY_HOP",
     "JOIN_LIMIT",
     "decode_fields",
@@ -21,6 +22,7 @@ __all__ = [
     "render_head",
     "render_headers",
     "render_request_fields",
+    "request_bytes",
 ]
 
 # RFC 9110 section 7.6.1 connection-specific fields, plus the ones CloudFront
@@ -83,14 +85,8 @@ def render_fields(fields: Iterable[tuple[str, str]]) -> bytes:
     return "".join([f"{n}: {v}\r\n" for n, v in fields]).encode("latin-1", "replace")
 
 
-# Heads rendered, by status, reason and fields: the misses of one object get
-# the same head from the origin (its Date changes once a second). Bounded.
-_HEADS: dict[tuple[int, str, tuple[tuple[str, str], ...]], bytes] = {}
-_HEADS_LIMIT = 256
-
-
-# Request fields the sender frames itself, whatever it was given.
-_REQUEST_FRAMING = frozenset({"content-length", "transfer-encoding"})
+# A message's framing fields: whoever sends it writes its own, whatever it was given.
+FRAMING = frozenset({"content-length", "transfer-encoding"})
 # What each header name (as spelled) is to a request head; the same few names
 # come on every request, so they are remembered, at most this many.
 _OTHER, _FRAMING_FIELD, _HOST = 0, 1, 2
@@ -112,13 +108,7 @@ def render_request_fields(fields: Iterable[tuple[str, str]]) -> tuple[bytes, boo
         kind = kinds.get(name)
         if kind is None:
             lower = name.lower()
-            kind = (
-                _FRAMING_FIELD
-                if lower in _REQUEST_FRAMING
-                else _HOST
-                if lower == "host"
-                else _OTHER
-            )
+            kind = _FRAMING_FIELD if lower in FRAMING else _HOST if lower == "host" else _OTHER
             if len(kinds) < _NAME_KINDS_LIMIT:
                 kinds[name] = kind
         if kind == _FRAMING_FIELD:
@@ -129,10 +119,21 @@ def render_request_fields(fields: Iterable[tuple[str, str]]) -> tuple[bytes, boo
     text = "".join(lines)
     if text.count("\n") != len(lines) or text.count("\r") != len(lines):
         raise ValueError("CR or LF in a request header")
+    return request_bytes(text), has_host
+
+
+def request_bytes(text: str) -> bytes:
+    """Request head text as bytes: latin-1, the bytes it was read as, else UTF-8."""
     try:
-        return text.encode("latin-1"), has_host
+        return text.encode("latin-1")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape"), has_host
+        return text.encode("utf-8", "surrogateescape")
+
+
+# Heads rendered, by status, reason and fields: the misses of one object get
+# the same head from the origin (its Date changes once a second). Bounded.
+_HEADS: dict[tuple[int, str, tuple[tuple[str, str], ...]], bytes] = {}
+_HEADS_LIMIT = 256
 
 
 def render_head(status: int, reason: str, headers: Headers) -> bytes:

@@ -17,6 +17,7 @@ from typing import Any
 from edgesim.errors import LambdaValidationError
 from edgesim.hooks import HookRule, is_disallowed
 from edgesim.models import Headers
+from edgesim.wire import FRAMING  # CloudFront's to write, never a function's
 
 __all__ = [
     "BAD_BODY",
@@ -41,8 +42,6 @@ Json = dict[str, Any]
 
 # The message real CloudFront pages show for a body it cannot use.
 BAD_BODY = "The body is not a string, is not an object, or exceeds the maximum size."
-# Content-Length and Transfer-Encoding are CloudFront's to write, never a function's.
-FRAMING = frozenset({"content-length", "transfer-encoding"})
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # HTAB is allowed in values
 # Not allowed in a query string a function sets (nor in a custom origin path).
 QUERY_BAD = re.compile(r"[\x00-\x20\x7f#]")

@@ -33,7 +33,7 @@ from edgesim.errors import (
 from edgesim.models import BodyStream, Headers, Request, Response
 from edgesim.origins import StartedFetch
 from edgesim.origins.connection import OriginBody, OriginConnection, _ConnectionGone
-from edgesim.wire import JOIN_LIMIT, decode_fields, render_request_fields
+from edgesim.wire import JOIN_LIMIT, decode_fields, render_request_fields, request_bytes
 
 __all__ = ["HttpOriginClient"]
 
@@ -386,10 +386,10 @@ def _render_head(origin: CustomOrigin, request: Request) -> bytes:
             block, has_host = render_request_fields(request.headers.fields)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
-    parts = [_encoded(line), block]
+    parts = [request_bytes(line), block]
     if not has_host:  # HTTP/1.1 requires it; the pipeline normally sets it
         port = "" if origin.port == (443 if origin.scheme == "https" else 80) else f":{origin.port}"
-        parts.append(_encoded(f"Host: {origin.host}{port}\r\n"))
+        parts.append(request_bytes(f"Host: {origin.host}{port}\r\n"))
     body = request.body
     if body is None:
         if request.method in _BODY_METHODS:
@@ -403,13 +403,6 @@ def _render_head(origin: CustomOrigin, request: Request) -> bytes:
         parts.append(b"Content-Length: %d\r\n" % body.length)
     parts.append(b"\r\n")
     return b"".join(parts)
-
-
-def _encoded(text: str) -> bytes:
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape")
 
 
 def _is_stream(body: bytes | BodyStream | None) -> bool:
