@@ -18,8 +18,9 @@ that the JavaScript engine is in memory before the fork).
 The zygote reaps its workers and reports each exit status to the proxy, which
 turns it into Lambda's ``Runtime exited with error: ...`` messages.
 
-Standard library, ``protocol``, ``limits`` and ``runtime`` only (and
-``cff_runtime`` with its engine, for CloudFront Functions).
+Standard library, ``protocol``, ``limits`` and ``runtime`` only (with orjson,
+which the runtimes parse frames with, and ``cff_runtime`` with its engine, for
+CloudFront Functions).
 """
 
 from __future__ import annotations

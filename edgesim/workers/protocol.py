@@ -33,6 +33,16 @@ Two channels carry JSON objects, each with a type under the key ``"t"``:
 Anything else on a worker channel (a bad length, bytes that are not a JSON
 object, a message nobody asked for) is a protocol error: the proxy kills that
 worker.
+
+Either end may write with a faster encoder and read with a faster parser
+(orjson). The two read and write the same JSON but for one thing: the fast
+parser reads an integer past 64 bits as a float. The fast encoder refuses
+such integers (and lone surrogates), so a frame that it refused is written by
+the standard library and says so (``"strict": true``); a reader that parsed
+it the fast way parses it again with the standard library. (The Python
+runtime writes with the standard library alone, as Lambda's runtime does, so
+an integer past 64 bits that a Python function returns reaches the proxy as
+a float.)
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ from typing import Any
 __all__ = [
     "CONTROL_MAX",
     "MAX_FRAME",
+    "STRICT",
     "BlockingChannel",
     "FrameDecoder",
     "ProtocolError",
@@ -66,6 +77,8 @@ HEADER = struct.Struct(">I")
 # the frame cap leaves room for JSON escaping of such a payload.
 MAX_FRAME = 64 * 1024 * 1024
 CONTROL_MAX = 64 * 1024
+# Marks a frame the fast encoder refused (module docstring).
+STRICT = "strict"
 
 Message = dict[str, Any]
 
@@ -134,9 +147,13 @@ def encode(
     """One frame. Raises ``TypeError``/``ValueError`` when ``msg`` is not JSON-serializable.
 
     ``dumps`` is a faster encoder to UTF-8 JSON to try first (without ``default``);
-    what it refuses with ``TypeError`` is encoded here, so the frames are the same."""
-    body = _try_dumps(dumps, msg) if dumps is not None and default is None else None
+    what it refuses with ``TypeError`` is encoded here, marked ``strict`` (see
+    the module docstring), so that it reads the same whichever parser reads it."""
+    fast = dumps if default is None else None
+    body = _try_dumps(fast, msg) if fast is not None else None
     if body is None:
+        if fast is not None:
+            msg = {**msg, STRICT: True}
         encoder = _ENCODERS.get(default)
         if encoder is None:
             encoder = _ENCODERS[default] = _Encoder(default)
@@ -156,17 +173,18 @@ def _try_dumps(dumps: Callable[[Any], bytes], msg: Mapping[str, Any]) -> bytes |
 def decode(body: bytes, loads: Callable[[bytes], Any] | None = None) -> Message:
     """A frame body as a message, or ``ProtocolError``.
 
-    ``loads`` is a faster JSON parser to try first (the proxy's); whatever it
-    refuses is parsed here, so the messages accepted are the same."""
+    ``loads`` is a faster JSON parser to try first; whatever it refuses, and
+    a frame marked ``strict``, is parsed here, so the messages are the same."""
     if loads is not None:
         try:
             msg = loads(body)
         except ValueError:
             pass
         else:
-            if isinstance(msg, dict) and isinstance(msg.get("t"), str):
+            if not isinstance(msg, dict) or not isinstance(msg.get("t"), str):
+                raise ProtocolError("frame is not one message object")
+            if msg.get(STRICT) is not True:
                 return msg
-            raise ProtocolError("frame is not one message object")
     try:
         text = body.decode("utf-8", "surrogatepass")
         msg, end = _DECODER.raw_decode(text)
@@ -240,8 +258,7 @@ class BlockingChannel:
         self._sock.sendall(frame)
 
     def parse_with(self, loads: Callable[[bytes], Any]) -> None:
-        """Parse frames with a faster JSON parser from now on (see ``decode``): for
-        a runtime that runs no user Python, which could see what it imported."""
+        """Parse frames with a faster JSON parser from now on (see ``decode``)."""
         self._decoder = FrameDecoder(loads)
 
 

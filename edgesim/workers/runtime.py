@@ -21,8 +21,14 @@ follows the AWS Lambda Python runtime interface client
   indented with U+00A0 as the runtime does. The runtime joins those lines
   with ``\\r`` into one CloudWatch event; here they are separate lines.
 
-Standard library and ``protocol`` only: nothing else of edgesim is loaded
-where user code runs.
+Standard library, ``protocol`` and orjson only: nothing else of edgesim is
+loaded where user code runs. orjson parses the proxy's frames, a fifth of the
+runtime's work with the standard library's parser; they read the same
+(``protocol``), and user code could import orjson from the same environment
+anyway. Results are marshalled with the standard library's encoder, as the
+Lambda runtime marshals them (``lambda_runtime_marshaller.py``): orjson would
+also take values that the runtime refuses with ``Runtime.MarshalError`` (a
+``uuid.UUID``, an ``Enum``), and a function that works here must work there.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ import traceback
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
+
+import orjson
 
 from . import protocol
 
@@ -265,6 +273,7 @@ def serve(channel: protocol.BlockingChannel, handler_name: str, arn: str, tmp: s
     channel.send(
         protocol.encode({"t": "ready", "init_ms": init_ms, "rss_kb": _rss_kb(), "tmp": tmp})
     )
+    channel.parse_with(orjson.loads)
     while (msg := channel.recv()) is not None:
         if msg["t"] != "invoke":
             continue
