@@ -35,13 +35,14 @@ from edgesim.errors import (
 )
 from edgesim.hooks import EventType
 from edgesim.invoker import Invoker
-from edgesim.models import Exchange, Request, Response, read_body
+from edgesim.models import Exchange, Request, Response, read_body, slot_init
 
 __all__ = ["HookRun", "Triggers"]
 
 _VIEWER_EVENTS = (EventType.VIEWER_REQUEST, EventType.VIEWER_RESPONSE)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class HookRun:
     """What one hook did, kept on the Exchange for logs and the inspector."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
-from edgesim.models import Headers, Request, Response
+import pytest
+
+from edgesim.models import Headers, Request, Response, slot_init
 
 
 def test_request_replace_carries_every_field() -> None:
@@ -60,3 +63,41 @@ def test_request_replace_drops_a_prerendered_head_with_its_headers() -> None:
     assert request.replace(path="/b").head == b"Host: h\r\n"
     assert request.replace(headers=Headers([("Host", "other")])).head is None
     assert request == request.replace(head=None)  # a rendering, not part of the value
+
+
+def test_slot_init_sets_every_field_keeps_defaults_and_stays_frozen() -> None:
+    @slot_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Point:
+        x: int
+        y: int = 7
+        label: str = dataclasses.field(default="p", compare=False)
+
+    assert Point(1) == Point(1, 7, "other")
+    assert (Point(1).x, Point(1).y, Point(1).label) == (1, 7, "p")
+    assert Point(y=2, x=3, label="q") == Point(3, 2)
+    assert Point(3, 2, label="q").label == "q"
+    assert list(inspect.signature(Point).parameters) == ["x", "y", "label"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Point(1).x = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Point()  # type: ignore[call-arg]
+
+
+def test_slot_init_refuses_what_it_would_get_wrong() -> None:
+    with pytest.raises(TypeError, match="only plain fields"):
+
+        @slot_init
+        @dataclasses.dataclass(frozen=True, slots=True)
+        class Tags:
+            names: list[str] = dataclasses.field(default_factory=list)
+
+    with pytest.raises(TypeError, match="__post_init__"):
+
+        @slot_init
+        @dataclasses.dataclass(frozen=True, slots=True)
+        class Checked:
+            x: int
+
+            def __post_init__(self) -> None:
+                pass

@@ -63,7 +63,7 @@ from edgesim.codecs.lambda_origin import (
 from edgesim.config.schema import Distribution, OriginChain
 from edgesim.errors import LambdaValidationError
 from edgesim.hooks import HOOK_RULES, EventType, HookRule, is_disallowed
-from edgesim.models import Headers, Request, Response
+from edgesim.models import Headers, Request, Response, slot_init
 from edgesim.wire import reason_phrase
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
 ]
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ContinueRequest:
     """A request event's result: go on with ``request`` (to ``origin`` at origin-request).
@@ -91,6 +92,7 @@ class ContinueRequest:
     origins: OriginChain | None = None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class GeneratedResponse:
     """A request event's result was a response: answer the viewer with it."""
@@ -100,6 +102,7 @@ class GeneratedResponse:
     result_type: str = "LambdaGeneratedResponse"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ModifiedResponse:
     """A response event's result: the response as the function left it."""

@@ -17,6 +17,8 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from edgesim.models import slot_init
+
 from . import logs
 from .process import OUTPUT_CAP, Outcome
 
@@ -30,6 +32,7 @@ __all__ = [
 ]
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class InvokeResult:
     """What one invocation did, as Lambda and its logs would tell it."""
