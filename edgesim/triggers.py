@@ -77,6 +77,9 @@ class Triggers:
         self._by_behavior: dict[int, dict[EventType, FunctionAssociation]] = {
             id(b): {EventType(event): a for event, a in b.functions} for b in config.all_behaviors
         }
+        self._cloudfront_functions = {
+            name for name, function in config.functions.items() if function.is_cloudfront_function
+        }
         self._with_viewer_functions = {
             key
             for key, hooks in self._by_behavior.items()
@@ -107,7 +110,7 @@ class Triggers:
         """
         assert ex.behavior is not None and self._invoker is not None
         association = self._by_behavior[id(ex.behavior)][event]
-        if self._config.functions[association.function].is_cloudfront_function:
+        if association.function in self._cloudfront_functions:
             return await self._run_cloudfront_function(
                 ex, event, association.function, request, response
             )

@@ -34,7 +34,14 @@ from edgesim.codecs.lambda_edge import ContinueRequest, GeneratedResponse, Modif
 from edgesim.codecs.lambda_fields import FRAMING, framed, restore_framing, title_case
 from edgesim.config.schema import Distribution
 from edgesim.errors import FunctionValidationError
-from edgesim.hooks import FUNCTION_RULES, EventType, FunctionRule, is_disallowed
+from edgesim.hooks import (
+    DISALLOWED_HEADERS,
+    DISALLOWED_PREFIXES,
+    FUNCTION_RULES,
+    EventType,
+    FunctionRule,
+    is_disallowed,
+)
 from edgesim.models import Headers, Request, Response
 from edgesim.wire import reason_phrase
 
@@ -107,7 +114,10 @@ def _headers_object(headers: Headers) -> Json:
     grouped: dict[str, list[str]] = {}
     for name, value in headers:
         lower = name.lower()
-        if lower in _COOKIE_HEADERS or is_disallowed(lower):
+        # is_disallowed, inline: this runs for every field of every event.
+        if lower in _COOKIE_HEADERS or lower in DISALLOWED_HEADERS:
+            continue
+        if lower.startswith(DISALLOWED_PREFIXES):
             continue
         grouped.setdefault(lower, []).append(value)
     return {name: _multi(values) for name, values in grouped.items()}

@@ -77,13 +77,15 @@ def report_line(
     request_id: str,
     *,
     duration_ms: float,
+    billed_ms: int,
     memory_mb: int,
     max_memory_mb: int,
     init_ms: float | None,
 ) -> str:
+    """``billed_ms`` is ``billed_ms(duration_ms)``, which the caller has already."""
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms"
-        f"\tBilled Duration: {billed_ms(duration_ms)} ms\tMemory Size: {memory_mb} MB"
+        f"\tBilled Duration: {billed_ms} ms\tMemory Size: {memory_mb} MB"
         f"\tMax Memory Used: {max_memory_mb} MB"
     )
     if init_ms is not None:

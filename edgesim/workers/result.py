@@ -83,8 +83,9 @@ def build_result(
     goes before ``START``, as in CloudWatch); ``limit`` the timeout in seconds.
     """
     kind = outcome.kind
-    error = _error(request_id, outcome, limit)
+    error = None if kind == "ok" else _error(request_id, outcome, limit)
     duration = outcome.duration_ms
+    billed = logs.billed_ms(duration)
     # Lambda reports the memory size as Max Memory Used when it ran out.
     max_mb = memory_mb if kind == "oom" else math.ceil(outcome.rss_kb / 1024)
     init_ms = duration if failed_init else (init.duration_ms if init is not None else None)
@@ -101,6 +102,7 @@ def build_result(
         logs.report_line(
             request_id,
             duration_ms=duration,
+            billed_ms=billed,
             memory_mb=memory_mb,
             max_memory_mb=max_mb,
             init_ms=init_ms,
@@ -116,7 +118,7 @@ def build_result(
         error=error,
         request_id=request_id,
         duration_ms=duration,
-        billed_ms=logs.billed_ms(duration),
+        billed_ms=billed,
         max_memory_mb=max_mb,
         init_duration_ms=init_ms,
         logs=tuple(lines),
