@@ -317,6 +317,18 @@ async def test_unserializable_return_is_a_marshal_error(make_pool: PoolFactory) 
     assert pool.stats()["warm"] == 1
 
 
+async def test_a_circular_return_is_the_runtimes_marshal_error(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.circular")
+    result = await pool.invoke({"loop": True})
+    assert result.kind == "error"
+    assert result.error is not None
+    assert result.error["errorType"] == "Runtime.MarshalError"
+    assert result.error["errorMessage"] == "Unable to marshal response: Circular reference detected"
+    after = await pool.invoke({})  # the same environment, warm
+    assert (after.kind, after.payload) == ("ok", {"headers": []})
+    assert pool.stats()["environments"] == 1
+
+
 # -- faults: the worker is killed and replaced ---------------------------------
 
 

@@ -95,36 +95,49 @@ class _Encoder:
     """``json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))``, built once.
 
     ``JSONEncoder.encode`` makes a new C encoder (and a closure) on every
-    call, which costs more than encoding a small message; this keeps one and
-    its circular-reference markers (emptied again after a failed encode).
+    call, which costs more than encoding a small message; this keeps one.
+    It first encodes without the circular-reference check (a tenth of the
+    C encoder's work for a small message); a cycle then recurses until
+    ``RecursionError``, and the message is encoded again with the check, so
+    what is raised is the standard library's ("Circular reference detected").
     """
 
-    __slots__ = ("_encode", "_markers")
+    __slots__ = ("_checked", "_fast", "_markers")
+
+    _fast: Callable[[Any, int], Any]
+    _checked: Callable[[Any, int], Any]
 
     def __init__(self, default: Callable[[Any], Any] | None, ascii: bool = False) -> None:
         self._markers: dict[int, Any] = {}
         make = getattr(json.encoder, "c_make_encoder", None)
         if make is None:  # a Python without the _json accelerator
             slow = json.JSONEncoder(ensure_ascii=ascii, separators=(",", ":"), default=default)
-            self._encode: Callable[[Any, int], Any] = lambda obj, _: (slow.encode(obj),)
+            self._fast = self._checked = lambda obj, _: (slow.encode(obj),)
             return
-        self._encode = make(
-            self._markers,
-            default or _not_serializable,
-            json.encoder.encode_basestring_ascii if ascii else json.encoder.encode_basestring,
-            None,  # indent
-            ":",
-            ",",
-            False,  # sort_keys
-            False,  # skipkeys
-            True,  # allow_nan, as JSONEncoder
+        self._fast, self._checked = (
+            make(
+                markers,
+                default or _not_serializable,
+                json.encoder.encode_basestring_ascii if ascii else json.encoder.encode_basestring,
+                None,  # indent
+                ":",
+                ",",
+                False,  # sort_keys
+                False,  # skipkeys
+                True,  # allow_nan, as JSONEncoder
+            )
+            for markers in (None, self._markers)
         )
 
     def __call__(self, msg: Any) -> str:
         try:
-            return "".join(self._encode(msg, 0))
+            return "".join(self._fast(msg, 0))
+        except RecursionError:
+            pass
+        try:
+            return "".join(self._checked(msg, 0))
         except BaseException:
-            self._markers.clear()
+            self._markers.clear()  # a failed encode leaves its markers
             raise
 
 
