@@ -135,13 +135,13 @@ class EdgeMetrics:
             latency.observe(ended - started)
         for run in ex.hook_runs:
             function, result = run.function, run.result
-            key2 = (function, run.event.value)
+            key2 = (function, str(run.event))  # the plain value, without Enum.value's calls
             if result.kind == "throttled":
                 self.throttles[key2] = self.throttles.get(key2, 0) + 1
                 continue
             self.invocations[key2] = self.invocations.get(key2, 0) + 1
             if isinstance(run.returned, EdgeError):
-                fkey = (function, run.event.value, run.outcome)
+                fkey = (function, key2[1], run.outcome)
                 self.function_errors[fkey] = self.function_errors.get(fkey, 0) + 1
             durations = self.durations.get(function)
             if durations is None:

@@ -70,7 +70,7 @@ def build_event(
         "context": {
             "distributionDomainName": distribution.domain,
             "distributionId": distribution.id,
-            "eventType": event_type.value,
+            "eventType": str(event_type),  # the plain value, without Enum.value's calls
             "requestId": request_id,
         },
         "viewer": {"ip": request.client_ip},

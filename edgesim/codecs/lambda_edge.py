@@ -153,7 +153,7 @@ def build_event(
         "config": {
             "distributionDomainName": distribution.domain,
             "distributionId": distribution.id,
-            "eventType": rule.event.value,
+            "eventType": str(rule.event),  # the plain value, without Enum.value's calls
             "requestId": request_id,
         },
         "request": req,

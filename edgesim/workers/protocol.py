@@ -162,11 +162,13 @@ def encode(
     ``dumps`` is a faster encoder to UTF-8 JSON to try first (without ``default``);
     what it refuses with ``TypeError`` is encoded here, marked ``strict`` (see
     the module docstring), so that it reads the same whichever parser reads it."""
-    fast = dumps if default is None else None
-    body = _try_dumps(fast, msg) if fast is not None else None
-    if body is None:
-        if fast is not None:
+    body = None
+    if dumps is not None and default is None:
+        try:
+            body = dumps(msg)
+        except TypeError:
             msg = {**msg, STRICT: True}
+    if body is None:
         encoder = _ENCODERS.get(default)
         if encoder is None:
             encoder = _ENCODERS[default] = _Encoder(default)
@@ -174,13 +176,6 @@ def encode(
     if len(body) > MAX_FRAME:
         raise ValueError(f"message of {len(body)} bytes is over the {MAX_FRAME}-byte frame limit")
     return HEADER.pack(len(body)) + body
-
-
-def _try_dumps(dumps: Callable[[Any], bytes], msg: Mapping[str, Any]) -> bytes | None:
-    try:
-        return dumps(msg)
-    except TypeError:  # refused: the stdlib encoder takes it
-        return None
 
 
 def decode(body: bytes, loads: Callable[[bytes], Any] | None = None) -> Message:
