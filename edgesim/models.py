@@ -17,42 +17,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 if TYPE_CHECKING:
     from edgesim.config.schema import Behavior
 
-_T = TypeVar("_T")
-
-
-def slot_init(cls: type[_T]) -> type[_T]:
-    """Give a frozen, slotted dataclass an ``__init__`` that stores each field
-    through its slot's descriptor.
-
-    A frozen dataclass's own ``__init__`` calls ``object.__setattr__`` once per
-    field, which costs several times as much; for values made on every request
-    (requests, responses, invocation results) that shows. The signature is the
-    dataclass's: the fields in order, with their defaults. Apply it above
-    ``@dataclass``; a field with ``default_factory`` or ``init=False``, and
-    ``__post_init__``, are not supported (they raise ``TypeError``).
-    """
-    if hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__}: __post_init__ is not supported")
-    namespace: dict[str, Any] = {}
-    params, body = [], []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.default_factory is not dataclasses.MISSING or not f.init:
-            raise TypeError(f"{cls.__name__}.{f.name}: only plain fields and defaults")
-        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            namespace[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-        body.append(f"    _set_{f.name}(self, {f.name})")
-    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body)
-    exec(source, namespace)  # as dataclasses makes its __init__
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[method-assign]
-    return cls
-
-
 __all__ = [
     "BodyStream",
     "Exchange",
@@ -197,6 +161,42 @@ async def close_body(body: bytes | BodyStream | None) -> None:
     """Stop a streamed body nobody will read, releasing what feeds it."""
     if body is not None and not isinstance(body, bytes):
         await body.aclose()
+
+
+_T = TypeVar("_T")
+
+
+def slot_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen, slotted dataclass an ``__init__`` that stores each field
+    through its slot's descriptor.
+
+    A frozen dataclass's own ``__init__`` calls ``object.__setattr__`` once per
+    field, which costs several times as much; for values made on every request
+    (requests, responses, invocation results) that shows. The signature is the
+    dataclass's: the fields in order, with their defaults. Apply it above
+    ``@dataclass``; a field with ``default_factory`` or ``init=False``, and
+    ``__post_init__``, are not supported (they raise ``TypeError``).
+    """
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: __post_init__ is not supported")
+    namespace: dict[str, Any] = {}
+    params, body = [], []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.default_factory is not dataclasses.MISSING or not f.init:
+            raise TypeError(f"{cls.__name__}.{f.name}: only plain fields and defaults")
+        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body)
+    exec(source, namespace)  # as dataclasses makes its __init__
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
 
 
 # Requests and responses are made several times per request: slot_init (1.7

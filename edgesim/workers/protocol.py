@@ -96,7 +96,7 @@ class _Encoder:
 
     ``JSONEncoder.encode`` makes a new C encoder (and a closure) on every
     call, which costs more than encoding a small message; this keeps one.
-    It first encodes without the circular-reference check (a tenth of the
+    It first encodes without the circular-reference check (an eighth of the
     C encoder's work for a small message); a cycle then recurses until
     ``RecursionError``, and the message is encoded again with the check, so
     what is raised is the standard library's ("Circular reference detected").
