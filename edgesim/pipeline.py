@@ -310,7 +310,8 @@ class Pipeline:
                 self._lookup(ex)
         if ex.response is None:
             await self._fetch_missing(ex)
-        await self._custom_error_page(ex)
+        if self.config.custom_error_responses:  # else a coroutine for nothing
+            await self._custom_error_page(ex)
         if EventType.VIEWER_RESPONSE in hooks:
             await self._viewer_response(ex)
         self._add_edge_headers(ex)

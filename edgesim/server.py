@@ -241,11 +241,32 @@ class _Connection(BaseProtocol):
             self._task = self._loop.create_task(self._serve(first))
 
     async def _serve(self, first: Exchange | None) -> None:
-        """Answer the queue, then sleep until ``_answer_now`` hands over the next
-        exchange that has to wait; ends with the connection."""
+        """Answer the queued requests in order (``first`` is the head's exchange,
+        started), then sleep until ``_answer_now`` hands over the next exchange
+        that has to wait; ends with the connection. One loop rather than a
+        coroutine per wake-up: each level of coroutines costs a request that
+        waits (a hooked one) ~1.8k instructions."""
         try:
             while True:
-                await self._drain_queue(first)
+                while self._queue and not self._closing:
+                    message, payload = self._queue[0]
+                    ex = first
+                    first = None
+                    if ex is None:
+                        try:
+                            request = self._request(message, payload)
+                        except EdgeError as error:
+                            self._refuse(error)
+                            break
+                        self.pipeline = self._server.pipeline
+                        ex = self.pipeline.start(request)
+                    await self._answer(ex, message, payload)
+                    self._queue.popleft()
+                    if not payload.is_eof():
+                        # The request body was not read (refused or ignored): the
+                        # connection cannot carry another request.
+                        self._close()
+                        break
                 self._busy = False
                 self.pipeline = None
                 if self._closing:
@@ -258,28 +279,6 @@ class _Connection(BaseProtocol):
             self._task = self._wakeup = None
             self._busy = False
             self.pipeline = None
-
-    async def _drain_queue(self, first: Exchange | None) -> None:
-        """Answer queued requests in order; ``first`` is the head's exchange, started."""
-        while self._queue and not self._closing:
-            message, payload = self._queue[0]
-            ex = first
-            first = None
-            if ex is None:
-                try:
-                    request = self._request(message, payload)
-                except EdgeError as error:
-                    self._refuse(error)
-                    return
-                self.pipeline = self._server.pipeline
-                ex = self.pipeline.start(request)
-            await self._answer(ex, message, payload)
-            self._queue.popleft()
-            if not payload.is_eof():
-                # The request body was not read (refused or ignored): the
-                # connection cannot carry another request.
-                self._close()
-                return
 
     async def _answer(self, ex: Exchange, message: Any, payload: StreamReader) -> None:
         try:
