@@ -64,6 +64,13 @@ async def test_async_handler_result_logs_and_init_duration(make_pool: PoolFactor
     assert second.init_duration_ms is None
 
 
+async def test_duration_is_how_long_the_handler_ran(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.wait")
+    result = await pool.invoke({"ms": 50})
+    assert (result.kind, result.payload) == ("ok", "waited")
+    assert 50 <= result.duration_ms < 3000
+
+
 async def test_module_state_survives_while_warm(make_pool: PoolFactory) -> None:
     pool = make_pool("app.counter")
     results = [await pool.invoke({}) for _ in range(3)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import math
 import os
 import re
 import shutil
@@ -119,6 +120,15 @@ async def test_the_function_gets_each_event_value_as_it_was_sent(
     result = await pool.invoke({"value": value, "deadline": 1})
     assert result.kind == "ok"
     assert result.payload == {"value": repr(value), "deadline": "1"}
+
+
+async def test_duration_is_how_long_the_handler_ran(make_pool: PoolFactory) -> None:
+    pool = make_pool("app.sleep")
+    result = await pool.invoke({"seconds": 0.05})
+    assert result.kind == "ok"
+    assert 50 <= result.duration_ms < 3000
+    assert f"\tDuration: {result.duration_ms:.2f} ms\t" in report(result)
+    assert result.billed_ms == math.ceil(result.duration_ms)
 
 
 async def test_warm_environment_keeps_module_state(make_pool: PoolFactory) -> None:

@@ -285,7 +285,7 @@ def _invoke(
     host.request_id = request_id
     host.lines = [f"{request_id} START DistributionID: {distribution}"]
     host.log_bytes = 0
-    wall = time.perf_counter()
+    wall = time.perf_counter_ns()
     cpu = time.thread_time()
     payload: dict[str, Any] = {}
     error: dict[str, Any] | None = None
@@ -311,12 +311,12 @@ def _invoke(
     except Exception as exc:  # a host function's own failure, a value JSON can't carry
         error = {"errorType": "Error", "errorMessage": str(exc), "trace": []}
     cpu_ms = (time.thread_time() - cpu) * 1000
-    duration = (time.perf_counter() - wall) * 1000
+    duration = time.perf_counter_ns() - wall
     host.lines.append(f"{request_id} END")
     message: dict[str, Any] = {
         "t": "result",
         "id": msg["id"],
-        "duration_ms": duration,
+        "duration_ns": duration,
         "rss_kb": _rss_kb(),
         "cpu_ms": cpu_ms,
         "compute": min(100, round(cpu_ms / budget_ms * 100)),

@@ -221,7 +221,7 @@ function finish(invocation, outcome) {
   const message = {
     t: 'result',
     id: invocation.id,
-    duration_ms: Number(process.hrtime.bigint() - invocation.started) / 1e6,
+    duration_ns: Number(process.hrtime.bigint() - invocation.started),
     rss_kb: rssKb(),
   };
   if ('error' in outcome) {
@@ -373,7 +373,7 @@ function crash(kind, exitCode, error) {
     send({
       t: 'result',
       id: invocation.id,
-      duration_ms: Number(process.hrtime.bigint() - invocation.started) / 1e6,
+      duration_ns: Number(process.hrtime.bigint() - invocation.started),
       rss_kb: rssKb(),
       error: errorPayload(error),
     });

@@ -278,7 +278,10 @@ class WorkerProcess:
             return self._take(Outcome("invalid", duration_ms=elapsed, reason=f"unexpected {kind}"))
         try:
             rss_kb = max(int(msg.get("rss_kb", 0)), self._peak_kb)
-            duration = float(msg.get("init_ms" if not request_id else "duration_ms", 0.0))
+            if request_id:
+                duration = int(msg.get("duration_ns", 0)) / 1e6
+            else:
+                duration = float(msg.get("init_ms", 0.0))
         except (TypeError, ValueError):
             self._broken = True
             self.kill()

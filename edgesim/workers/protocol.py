@@ -15,8 +15,10 @@ Two channels carry JSON objects, each with a type under the key ``"t"``:
   worker -> proxy       ``ready {init_ms, rss_kb, tmp}`` once, after the handler
                         module imported; or ``init_error {error, init_ms, rss_kb}``
                         (the worker then exits)
-  worker -> proxy       ``result {id, duration_ms, rss_kb, payload | error}``,
-                        one per ``invoke``
+  worker -> proxy       ``result {id, duration_ns, rss_kb, payload | error}``,
+                        one per ``invoke`` (the run's Duration, in integer
+                        nanoseconds: a float's text costs the stdlib encoder
+                        a quarter of a small result)
   ====================  =========================================================
 
 * **Control channel** (one per pool, to its zygote): an ``AF_UNIX``

@@ -287,19 +287,19 @@ def _invoke(
     handler: Handler, msg: dict[str, Any], request_id: str, arn: str, stdout: io.TextIOWrapper
 ) -> bytes:
     context = LambdaContext(request_id, int(msg["deadline_ms"]), arn)
-    started = time.perf_counter()
+    started = time.perf_counter_ns()
     try:
         result = handler(msg["event"], context)
     except Exception:
         error = _exception_payload(sys.exc_info(), request_id)  # type: ignore[arg-type]
     else:
-        duration = (time.perf_counter() - started) * 1000
+        duration = time.perf_counter_ns() - started
         try:
             return protocol.encode(
                 {
                     "t": "result",
                     "id": request_id,
-                    "duration_ms": duration,
+                    "duration_ns": duration,
                     "rss_kb": _rss_kb(),
                     "payload": result,
                 },
@@ -309,13 +309,13 @@ def _invoke(
             error = _payload(
                 f"Unable to marshal response: {exc}", "Runtime.MarshalError", [], request_id
             )
-    duration = (time.perf_counter() - started) * 1000
+    duration = time.perf_counter_ns() - started
     _log_error(error, stdout)
     return protocol.encode(
         {
             "t": "result",
             "id": request_id,
-            "duration_ms": duration,
+            "duration_ns": duration,
             "rss_kb": _rss_kb(),
             "error": error,
         }
