@@ -24,6 +24,7 @@ from enum import StrEnum
 
 __all__ = [
     "CLOUDFRONT_FUNCTION_LIMITS",
+    "DISALLOWED_BY_NAME",
     "DISALLOWED_HEADERS",
     "DISALLOWED_PREFIXES",
     "FUNCTION_RULES",
@@ -90,12 +91,27 @@ DISALLOWED_HEADERS = frozenset(
 )
 # ``X-Amz-Cf-*`` and ``X-Edge-*`` in the same list.
 DISALLOWED_PREFIXES = ("x-amz-cf-", "x-edge-")
+_DECIDED_LIMIT = 1024
+
+
+class _DisallowedByName(dict[str, bool]):
+    """``DISALLOWED_BY_NAME[lower]``: ``is_disallowed`` of a lowercase name as one
+    dict lookup, for the codecs that check every header of every event. Names
+    are remembered up to a bound; beyond it each is decided afresh."""
+
+    def __missing__(self, lower: str) -> bool:
+        disallowed = lower in DISALLOWED_HEADERS or lower.startswith(DISALLOWED_PREFIXES)
+        if len(self) < _DECIDED_LIMIT:
+            self[lower] = disallowed
+        return disallowed
+
+
+DISALLOWED_BY_NAME = _DisallowedByName()
 
 
 def is_disallowed(name: str) -> bool:
     """Whether CloudFront hides header ``name`` from functions and refuses it from them."""
-    lower = name.lower()
-    return lower in DISALLOWED_HEADERS or lower.startswith(DISALLOWED_PREFIXES)
+    return DISALLOWED_BY_NAME[name.lower()]
 
 
 @dataclass(frozen=True, slots=True)

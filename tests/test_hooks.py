@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from edgesim.hooks import (
+    DISALLOWED_BY_NAME,
     DISALLOWED_HEADERS,
     HOOK_RULES,
     EventType,
@@ -192,6 +193,13 @@ def test_disallowed_prefixes(name: str) -> None:
 )
 def test_ordinary_headers_are_not_disallowed(name: str) -> None:
     assert not is_disallowed(name)
+
+
+def test_names_decided_once_stay_decided_and_never_grow_past_the_bound() -> None:
+    invented = [f"x-invented-{i}" for i in range(3000)] + [f"x-edge-{i}" for i in range(3000)]
+    assert [DISALLOWED_BY_NAME[n] for n in invented] == [n.startswith("x-edge-") for n in invented]
+    assert len(DISALLOWED_BY_NAME) <= 1024
+    assert DISALLOWED_BY_NAME["x-amz-cf-id"] and not DISALLOWED_BY_NAME["host"]
 
 
 # -- when triggers fire ----------------------------------------------------------

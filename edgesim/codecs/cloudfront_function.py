@@ -35,8 +35,7 @@ from edgesim.codecs.lambda_fields import FRAMING, framed, restore_framing, title
 from edgesim.config.schema import Distribution
 from edgesim.errors import FunctionValidationError
 from edgesim.hooks import (
-    DISALLOWED_HEADERS,
-    DISALLOWED_PREFIXES,
+    DISALLOWED_BY_NAME,
     FUNCTION_RULES,
     EventType,
     FunctionRule,
@@ -114,10 +113,7 @@ def _headers_object(headers: Headers) -> Json:
     grouped: dict[str, list[str]] = {}
     for name, value in headers:
         lower = name.lower()
-        # is_disallowed, inline: this runs for every field of every event.
-        if lower in _COOKIE_HEADERS or lower in DISALLOWED_HEADERS:
-            continue
-        if lower.startswith(DISALLOWED_PREFIXES):
+        if lower in _COOKIE_HEADERS or DISALLOWED_BY_NAME[lower]:
             continue
         grouped.setdefault(lower, []).append(value)
     return {name: _multi(values) for name, values in grouped.items()}

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from edgesim.errors import LambdaValidationError
-from edgesim.hooks import DISALLOWED_HEADERS, DISALLOWED_PREFIXES, HookRule, is_disallowed
+from edgesim.hooks import DISALLOWED_BY_NAME, HookRule, is_disallowed
 from edgesim.models import Headers
 from edgesim.wire import FRAMING  # CloudFront's to write, never a function's
 
@@ -56,8 +56,7 @@ def encode_headers(fields: Iterable[tuple[str, str]]) -> Json:
     out: Json = {}
     for name, value in fields:
         lower = name.lower()
-        # is_disallowed, inline: this runs for every field of every event.
-        if lower in DISALLOWED_HEADERS or lower.startswith(DISALLOWED_PREFIXES):
+        if DISALLOWED_BY_NAME[lower]:
             continue
         entry = {"key": name, "value": value}
         entries = out.get(lower)
