@@ -171,8 +171,9 @@ def slot_init(cls: type[_T]) -> type[_T]:
     through its slot's descriptor.
 
     A frozen dataclass's own ``__init__`` calls ``object.__setattr__`` once per
-    field, which costs several times as much; for values made on every request
-    (requests, responses, invocation results) that shows. The signature is the
+    field, which costs about twice as much (1.7 against 0.8 us for a Request);
+    for values made several times per request (requests, responses,
+    invocation results) that shows. They stay frozen: assignment raises. The signature is the
     dataclass's: the fields in order, with their defaults. Apply it above
     ``@dataclass``; a field with ``default_factory`` or ``init=False``, and
     ``__post_init__``, are not supported (they raise ``TypeError``).
@@ -197,10 +198,6 @@ def slot_init(cls: type[_T]) -> type[_T]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
-
-
-# Requests and responses are made several times per request: slot_init (1.7
-# against 0.8 us for a Request); they stay frozen (assignment raises).
 
 
 @slot_init
