@@ -380,6 +380,26 @@ async def test_bad_requests_get_cloudfront_errors_and_edge_keeps_serving(
     assert (await client.get(f"{edge.url}/ok")).text == "fine"
 
 
+def _many_fields(count: int) -> bytes:
+    fields = b"".join(b"X-Field-%03d: %s\r\n" % (n, b"v" * 1000) for n in range(count))
+    return b"GET /ok HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n"
+
+
+async def test_headers_over_20480_bytes_in_all_get_494_each_time_they_come(
+    origin: RecordingOrigin, make_edge: EdgeFactory
+) -> None:
+    """CloudFront's limit is on the request line and headers together, each field
+    well under it (cloudfront-limits.html): 21 fields of ~1 KB are too many."""
+    origin.reply("/ok", "fine")
+    edge = await make_edge()
+    assert edge.address is not None
+    port = edge.address.port
+    assert (await raw_request(port, _many_fields(19))).startswith(b"HTTP/1.1 200 ")
+    for _ in range(2):  # a block seen before is measured again
+        assert (await raw_request(port, _many_fields(21))).startswith(b"HTTP/1.1 494 ")
+    assert (await raw_request(port, _many_fields(19))).startswith(b"HTTP/1.1 200 ")
+
+
 async def test_pipelined_requests_answered_in_order(
     origin: RecordingOrigin, make_edge: EdgeFactory
 ) -> None:
