@@ -17,7 +17,6 @@ import logging
 import socket
 from collections import deque
 from collections.abc import AsyncIterator
-from itertools import chain
 from time import perf_counter
 from typing import Any
 
@@ -38,7 +37,7 @@ from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
 from edgesim.pipeline import Clock, Pipeline, new_request_id
 from edgesim.trace import TraceRing
-from edgesim.wire import JOIN_LIMIT, decode_fields, render_fields, render_head, render_headers
+from edgesim.wire import JOIN_LIMIT, decode_block, render_fields, render_head, render_headers
 
 __all__ = ["EdgeServer"]
 
@@ -163,11 +162,10 @@ class _Connection(BaseProtocol):
 
     def _request(self, message: Any, payload: StreamReader) -> Request:
         url = message.url
-        raw = message.raw_headers
-        total = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)
-        if total + len(message.path) > _MAX_HEADERS_TOTAL:
+        fields, size = decode_block(message.raw_headers)
+        if size + len(message.path) > _MAX_HEADERS_TOTAL:
             raise RequestTooLarge("request headers exceed 20,480 bytes")
-        headers = Headers(decode_fields(raw))
+        headers = Headers(fields)
         body: bytes | BodyStream | None = None
         length = headers.get("content-length")
         if message.chunked or (length is not None and length != "0"):
@@ -175,15 +173,16 @@ class _Connection(BaseProtocol):
             if (headers.get("expect") or "").lower() == "100-continue" and self.transport:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         version = message.version
+        # Positional: a class called with keywords first packs them into a dict.
         return Request(
-            method=message.method,
-            path=url.raw_path,
-            query=url.raw_query_string,
-            headers=headers,
-            client_ip=self._client_ip,
-            client_port=self._client_port,
-            http_version=f"{version.major}.{version.minor}",
-            body=body,
+            message.method,
+            url.raw_path,
+            url.raw_query_string,
+            headers,
+            self._client_ip,
+            self._client_port,
+            f"{version.major}.{version.minor}",
+            body,
         )
 
     def _answer_now(self, message: Any, payload: StreamReader) -> None:

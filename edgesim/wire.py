@@ -15,6 +15,7 @@ __all__ = [
     "FRAMING",
     "HOP_BY_HOP",
     "JOIN_LIMIT",
+    "decode_block",
     "decode_fields",
     "parse_range",
     "reason_phrase",
@@ -69,6 +70,34 @@ def decode_fields(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
             pair = decoded[field] = (field[0].decode("latin-1"), field[1].decode("latin-1"))
         out.append(pair)
     return out
+
+
+# Whole request header blocks as read, decoded once each, with their size on the
+# wire: a keep-alive viewer sends the same block request after request, and a
+# block seen again costs one lookup (its fields the same tuple, so the Headers
+# index memo below finds them by identity). Bounded in count and block size,
+# so a viewer whose blocks never repeat costs one insert each.
+_BLOCKS: dict[tuple[tuple[bytes, bytes], ...], tuple[tuple[tuple[str, str], ...], int]] = {}
+_BLOCKS_LIMIT = 512
+_BLOCK_BYTES = 4096
+
+
+def decode_block(
+    raw: tuple[tuple[bytes, bytes], ...],
+) -> tuple[tuple[tuple[str, str], ...], int]:
+    """A request's raw header fields as (name, value) text, in order, and their size
+    on the wire: names, values, and ": " plus CRLF for each."""
+    known = _BLOCKS.get(raw)
+    if known is not None:
+        return known
+    fields = tuple(decode_fields(raw))
+    size = sum(len(name) + len(value) for name, value in fields) + 4 * len(fields)
+    block = (fields, size)
+    if size <= _BLOCK_BYTES:
+        if len(_BLOCKS) >= _BLOCKS_LIMIT:
+            _BLOCKS.clear()
+        _BLOCKS[raw] = block
+    return block
 
 
 def reason_phrase(status: int) -> str:
