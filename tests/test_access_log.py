@@ -155,6 +155,23 @@ async def test_sc_bytes_is_what_the_viewer_received(
     assert [int(r["cs-bytes"]) for r in records] == [request_bytes] * 2
 
 
+async def test_each_request_logs_the_http_version_its_viewer_spoke(
+    origin: RecordingOrigin, make_edge: EdgeFactory, tmp_path: Path
+) -> None:
+    origin.reply("/v", "v", Cache_Control="max-age=60")
+    edge = await _logged_edge(make_edge, tmp_path / "v.log")
+    assert edge.address is not None
+    for version in (b"1.1", b"1.0", b"1.1"):
+        raw = await raw_request(
+            edge.address.port,
+            b"GET /v HTTP/" + version + b"\r\nHost: h\r\nConnection: close\r\n\r\n",
+        )
+        assert raw.startswith(b"HTTP/1.1 200 ")
+    await _flush(edge)
+    records = [_record(fields) for fields in _lines(tmp_path / "v.log")]
+    assert [r["cs-protocol-version"] for r in records] == ["HTTP/1.1", "HTTP/1.0", "HTTP/1.1"]
+
+
 async def test_cookies_are_logged_only_with_cookie_logging(
     origin: RecordingOrigin, make_edge: EdgeFactory, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
