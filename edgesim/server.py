@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp._http_parser import HttpRequestParser
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.http_writer import HttpVersion11
 from aiohttp.streams import StreamReader
 
 from edgesim.access_log import AccessLog
@@ -172,7 +173,8 @@ class _Connection(BaseProtocol):
             body = _RequestBody(payload, int(length) if length is not None else None)
             if (headers.get("expect") or "").lower() == "100-continue" and self.transport:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        version = message.version
+        version = message.version  # the parser's own constant for 1.1
+        http_version = "1.1" if version is HttpVersion11 else f"{version.major}.{version.minor}"
         # Positional: a class called with keywords first packs them into a dict.
         return Request(
             message.method,
@@ -181,7 +183,7 @@ class _Connection(BaseProtocol):
             headers,
             self._client_ip,
             self._client_port,
-            f"{version.major}.{version.minor}",
+            http_version,
             body,
         )
 
