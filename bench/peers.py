@@ -357,6 +357,10 @@ class Sample:
     p50_ms: float | None = None
     p99_ms: float | None = None
     server_cpu: float | None = None
+    # The server's CPU per request, microseconds in user space and in the kernel:
+    # where a server spends what it spends.
+    user_us: float | None = None
+    system_us: float | None = None
     other_cpu: tuple[float, float] | None = None
     x_cache: str | None = None
     errors: list[str] = dataclasses.field(default_factory=list)
@@ -381,11 +385,16 @@ def measure(
     cpu, cores = base.cpu_seconds(proc.pid), base.core_seconds()
     wrk_cpu = base.children_cpu_seconds()
     origin_cpu = base.cpu_seconds(origin.pid)
+    user, system = base.user_system_seconds(proc.pid)
     started = time.monotonic()
     stats = base.run_wrk(port, path, args.duration, args.connections)
     elapsed = time.monotonic() - started
     after = base.core_seconds()
     sample.server_cpu = (base.cpu_seconds(proc.pid) - cpu) / elapsed
+    if stats["requests"]:
+        user_after, system_after = base.user_system_seconds(proc.pid)
+        sample.user_us = (user_after - user) / stats["requests"] * 1e6
+        sample.system_us = (system_after - system) / stats["requests"] * 1e6
     load = (
         base.children_cpu_seconds() - wrk_cpu + base.cpu_seconds(origin.pid) - origin_cpu
     ) / elapsed
@@ -496,6 +505,8 @@ def describe(s: Sample) -> str:
         f"{s.requests_per_s:,.0f} req/s, p50 {s.p50_ms:.2f} ms, p99 {s.p99_ms:.2f} ms, "
         f"server CPU {s.server_cpu:.0%}"
     )
+    if s.user_us is not None and s.system_us is not None:
+        text += f" ({s.user_us:.1f} us user + {s.system_us:.1f} us system per request)"
     if s.other_cpu and max(s.other_cpu) > base.NOISE:
         text += " (other load c0/c1 {:.0%}/{:.0%}: not reliable)".format(*s.other_cpu)
     return text + "".join(f"; ERROR {e}" for e in s.errors)
@@ -520,17 +531,22 @@ def report(
 ) -> dict[str, Any]:
     names = {c.key: c.name for c in CASES}
     lines = [
-        "| server | body | req/s | p50 ms | p99 ms | server CPU |",
-        "|---|---|---:|---:|---:|---:|",
+        "| server | body | req/s | p50 ms | p99 ms | server CPU | CPU per request: user + system |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for (key, size), group in samples.items():
         s = median(group)
         if s.requests_per_s is None:
-            lines.append(f"| {names[key]} | {size} | {'; '.join(s.errors)[:90]} | | | |")
+            lines.append(f"| {names[key]} | {size} | {'; '.join(s.errors)[:90]} | | | | |")
             continue
+        split = (
+            "-"
+            if s.user_us is None or s.system_us is None
+            else f"{s.user_us:.1f} + {s.system_us:.1f} us"
+        )
         lines.append(
             f"| {names[key]} | {size} | {s.requests_per_s:,.0f} | {s.p50_ms:.2f} | "
-            f"{s.p99_ms:.2f} | {s.server_cpu:.0%} |"
+            f"{s.p99_ms:.2f} | {s.server_cpu:.0%} | {split} |"
         )
     ratio_rows = []
     ratio_lines = [

@@ -239,6 +239,23 @@ def cpu_seconds(pid: int) -> float:
     return sum(thread_ns(p) for p in (pid, *descendants(pid))) / 1e9
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def user_system_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU of a process and its living descendants, from the
+    ``utime`` and ``stime`` of ``/proc/<pid>/stat``: sampled once per tick, so
+    good for the split of a run of seconds, not for a single request."""
+    user = system = 0
+    for p in (pid, *descendants(pid)):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user / _TICK, system / _TICK
+
+
 def core_seconds() -> dict[str, tuple[float, float, float]]:
     """Per core: (time running tasks, time stolen, interrupt time), from /proc/stat.
 
