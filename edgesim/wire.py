@@ -74,9 +74,9 @@ def decode_fields(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
 
 # Whole request header blocks as read, decoded once each, with their size on the
 # wire: a keep-alive viewer sends the same block request after request, and a
-# block seen again costs one lookup (its fields the same tuple, so the Headers
-# index memo below finds them by identity). Bounded in count and block size,
-# so a viewer whose blocks never repeat costs one insert each.
+# block seen again costs one lookup (and its fields are then the same tuple, which
+# the Headers index memo in models finds by identity). Bounded in count and block
+# size (a few MB at most), so blocks that never repeat cost one insert each.
 _BLOCKS: dict[tuple[tuple[bytes, bytes], ...], tuple[tuple[tuple[str, str], ...], int]] = {}
 _BLOCKS_LIMIT = 512
 _BLOCK_BYTES = 4096
