@@ -838,7 +838,7 @@ class Pipeline:
             if partial is not None:
                 ex.response = partial
                 return
-        ex.response = Response(entry.status, entry.headers, entry.body, entry.reason, entry.head)
+        ex.response = entry.response
 
     def _generated(self, ex: Exchange, response: Response, label: str = _GENERATED) -> None:
         """A response a function generated: CloudFront marks it and names itself."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgesim.cache import Entry, merge_304_headers
-from edgesim.models import Headers
+from edgesim.models import Headers, Response
 from tests.cache_support import entry
 
 
@@ -120,3 +120,27 @@ def test_refreshed_without_headers_keeps_the_head() -> None:
     assert r.head is e.head and r.headers is e.headers
     assert r.is_fresh(39.0) and not r.is_fresh(40.0)
     assert r.age(35.0) == 5
+
+
+def _is_the_entry(response: Response, e: Entry) -> bool:
+    return (response.status, response.headers, response.body, response.reason, response.head) == (
+        e.status,
+        e.headers,
+        e.body,
+        e.reason,
+        e.head,
+    )
+
+
+def test_the_entry_as_a_response_agrees_with_it_however_it_was_made() -> None:
+    e = entry(headers=[("ETag", '"v1"'), ("Cache-Control", "max-age=10")])
+    assert _is_the_entry(e.response, e)
+    assert (
+        _is_the_entry(Entry.create("/x", 404, "Nope", Headers(), b"", 0.0, 10.0).response, e)
+        is False
+    )
+    revalidated = e.refreshed(100.0, 50.0, Headers([("ETag", '"v2"')]))
+    assert _is_the_entry(revalidated.response, revalidated)
+    assert revalidated.response.head is not None and b'"v2"' in revalidated.response.head
+    kept = e.refreshed(30.0, 10.0)  # nothing of the object changed: the same value
+    assert kept.response is e.response

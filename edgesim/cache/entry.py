@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from edgesim.models import Headers
+from edgesim.models import Headers, Response
 from edgesim.wire import HOP_BY_HOP, reason_phrase, render_head
 
 __all__ = ["Entry", "merge_304_headers"]
@@ -50,7 +50,9 @@ class Entry:
     methods the entry can answer: a GET response answers GET and HEAD, a HEAD
     response (stored without a body) only HEAD, an OPTIONS response only
     OPTIONS. ``error_min`` marks an error response cached under the
-    error-caching rules. Build entries with ``Entry.create``.
+    error-caching rules. ``response`` is the whole object as one Response,
+    made once: a hit hands it over as it is (values are frozen). Build entries
+    with ``Entry.create``.
     """
 
     key: str
@@ -66,6 +68,7 @@ class Entry:
     last_modified: str | None
     error_min: bool
     methods: frozenset[str]
+    response: Response = field(compare=False, repr=False)
 
     @classmethod
     def create(
@@ -125,6 +128,7 @@ class Entry:
             last_modified=headers.get("last-modified"),
             error_min=status >= 400,
             methods=methods,
+            response=Response(status, headers, body, reason, head),
         )
 
     def age(self, now: float) -> int:
