@@ -163,10 +163,9 @@ class _Connection(BaseProtocol):
 
     def _request(self, message: Any, payload: StreamReader) -> Request:
         url = message.url
-        fields, size = decode_block(message.raw_headers)
+        headers, size = decode_block(message.raw_headers)
         if size + len(message.path) > _MAX_HEADERS_TOTAL:
             raise RequestTooLarge("request headers exceed 20,480 bytes")
-        headers = Headers(fields)
         body: bytes | BodyStream | None = None
         length = headers.get("content-length")
         if message.chunked or (length is not None and length != "0"):

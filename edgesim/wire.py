@@ -72,27 +72,25 @@ def decode_fields(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return out
 
 
-# Whole request header blocks as read, decoded once each, with their size on the
-# wire: a keep-alive viewer sends the same block request after request, and a
-# block seen again costs one lookup (and its fields are then the same tuple, which
-# the Headers index memo in models finds by identity). Bounded in count and block
-# size (a few MB at most), so blocks that never repeat cost one insert each.
-_BLOCKS: dict[tuple[tuple[bytes, bytes], ...], tuple[tuple[tuple[str, str], ...], int]] = {}
+# Whole request header blocks as read, decoded once each into Headers, with their
+# size on the wire: a keep-alive viewer sends the same block request after
+# request, and a block seen again costs one lookup, its Headers (immutable) with
+# the lookup index it built the first time. Bounded in count and block size (a
+# few MB at most), so blocks that never repeat cost one insert each.
+_BLOCKS: dict[tuple[tuple[bytes, bytes], ...], tuple[Headers, int]] = {}
 _BLOCKS_LIMIT = 512
 _BLOCK_BYTES = 4096
 
 
-def decode_block(
-    raw: tuple[tuple[bytes, bytes], ...],
-) -> tuple[tuple[tuple[str, str], ...], int]:
-    """A request's raw header fields as (name, value) text, in order, and their size
-    on the wire: names, values, and ": " plus CRLF for each."""
+def decode_block(raw: tuple[tuple[bytes, bytes], ...]) -> tuple[Headers, int]:
+    """A request's raw header fields as Headers, in order, and their size on the
+    wire: names, values, and ": " plus CRLF for each."""
     known = _BLOCKS.get(raw)
     if known is not None:
         return known
-    fields = tuple(decode_fields(raw))
+    fields = decode_fields(raw)
     size = sum(len(name) + len(value) for name, value in fields) + 4 * len(fields)
-    block = (fields, size)
+    block = (Headers(fields), size)
     if size <= _BLOCK_BYTES:
         if len(_BLOCKS) >= _BLOCKS_LIMIT:
             _BLOCKS.clear()

@@ -32,21 +32,22 @@ def test_fields_that_never_repeat_cannot_grow_the_memo() -> None:
 
 def test_a_request_block_decodes_once_with_its_size_on_the_wire() -> None:
     raw = ((b"Host", b"example.test"), (b"Accept", b"*/*"), (b"X-Name", b"caf\xe9"))
-    fields, size = wire.decode_block(raw)
-    assert fields == (("Host", "example.test"), ("Accept", "*/*"), ("X-Name", "caf\xe9"))
+    headers, size = wire.decode_block(raw)
+    assert headers.fields == (("Host", "example.test"), ("Accept", "*/*"), ("X-Name", "caf\xe9"))
+    assert headers.get("x-name") == "caf\xe9"
     assert size == len(b"".join(name + b": " + value + b"\r\n" for name, value in raw))
     fresh = tuple((bytes(bytearray(n)), bytes(bytearray(v))) for n, v in raw)
-    assert wire.decode_block(fresh)[0] is fields  # equal bytes, new objects: one decoding
-    assert wire.decode_block(raw[:2])[0] == fields[:2]
+    assert wire.decode_block(fresh)[0] is headers  # equal bytes, new objects: one decoding
+    assert wire.decode_block(raw[:2])[0].fields == headers.fields[:2]
 
 
 def test_request_blocks_that_never_repeat_or_are_large_cannot_grow_the_memo() -> None:
     for n in range(3 * wire._BLOCKS_LIMIT):
-        fields, _ = wire.decode_block(((b"X-Request", str(n).encode()),))
-        assert fields == (("X-Request", str(n)),)
+        headers, _ = wire.decode_block(((b"X-Request", str(n).encode()),))
+        assert headers.fields == (("X-Request", str(n)),)
     assert len(wire._BLOCKS) <= wire._BLOCKS_LIMIT
     big = ((b"X-Big", b"a" * wire._BLOCK_BYTES),)
-    fields, size = wire.decode_block(big)
+    headers, size = wire.decode_block(big)
     assert size == wire._BLOCK_BYTES + len("X-Big") + 4
     assert big not in wire._BLOCKS
 
