@@ -319,7 +319,7 @@ class _Connection(BaseProtocol):
             connection = b"Connection: keep-alive\r\n"
         else:
             connection = b""
-        return head + tail + framing + connection + b"\r\n"
+        return b"".join((head, tail, framing, connection, b"\r\n"))
 
     def _write_buffered(self, ex: Exchange, message: Any) -> None:
         response = ex.response
