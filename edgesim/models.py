@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from edgesim.config.schema import Behavior
 
 __all__ = [
+    "WHOLE_BODY",
     "BodyStream",
     "Exchange",
     "Headers",
@@ -28,6 +29,11 @@ __all__ = [
     "read_body",
     "slot_init",
 ]
+
+
+# What a body all there is (bytes, or none), for isinstance: kept, where
+# ``bytes | None`` would build the union at every check.
+WHOLE_BODY: Final = (bytes, type(None))
 
 
 class BodyStream(Protocol):

@@ -62,6 +62,7 @@ from edgesim.forwarding import Forwarding, via_value
 from edgesim.hooks import FUNCTION_RULES, HOOK_RULES, EventType, viewer_response_runs
 from edgesim.invoker import Invoker
 from edgesim.models import (
+    WHOLE_BODY,
     BodyStream,
     Exchange,
     Headers,
@@ -329,7 +330,7 @@ class Pipeline:
             response = direct.response = self.origins.started_response(direct.started)
         if (
             response is None
-            or not isinstance(response.body, bytes | None)
+            or not isinstance(response.body, WHOLE_BODY)
             or self._custom_error_for(ex, response) is not None
         ):
             return False

@@ -32,7 +32,15 @@ from edgesim.config.schema import Config
 from edgesim.errors import ConfigError, EdgeError, InvalidRequest, OriginError, RequestTooLarge
 from edgesim.invoker import Invoker
 from edgesim.metrics import EdgeMetrics
-from edgesim.models import BodyStream, Exchange, Headers, Request, Response, close_body
+from edgesim.models import (
+    WHOLE_BODY,
+    BodyStream,
+    Exchange,
+    Headers,
+    Request,
+    Response,
+    close_body,
+)
 from edgesim.origins import OriginClient
 from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
@@ -197,7 +205,7 @@ class _Connection(BaseProtocol):
             return
         pipeline = self._server.pipeline
         ex = pipeline.start(request)
-        if ex.pending or ex.response is None or not isinstance(ex.response.body, bytes | None):
+        if ex.pending or ex.response is None or not isinstance(ex.response.body, WHOLE_BODY):
             self._queue.append((message, payload))
             self.pipeline = pipeline
             self._busy = True
@@ -287,7 +295,7 @@ class _Connection(BaseProtocol):
                 await self.pipeline.finish(ex)
             response = ex.response
             assert response is not None
-            if isinstance(response.body, bytes | None):
+            if isinstance(response.body, WHOLE_BODY):
                 self._write_buffered(ex, message)
             else:
                 await self._write_streamed(ex, message, response.body)
