@@ -32,15 +32,7 @@ from edgesim.config.schema import Config
 from edgesim.errors import ConfigError, EdgeError, InvalidRequest, OriginError, RequestTooLarge
 from edgesim.invoker import Invoker
 from edgesim.metrics import EdgeMetrics
-from edgesim.models import (
-    WHOLE_BODY,
-    BodyStream,
-    Exchange,
-    Headers,
-    Request,
-    Response,
-    close_body,
-)
+from edgesim.models import WHOLE_BODY, BodyStream, Exchange, Headers, Request, Response, close_body
 from edgesim.origins import OriginClient
 from edgesim.origins.client import OriginClients
 from edgesim.pages import error_response
