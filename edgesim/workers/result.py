@@ -112,16 +112,10 @@ def build_result(
         lines.append(logs.timeout_line(request_id, limit))
     elif kind in ("crash", "oom", "invalid") and error is not None:
         lines += [error["errorMessage"], error["errorType"]]
+    # Positional: a class called with keywords first packs them into a dict.
+    payload = outcome.payload if kind == "ok" else None
     return InvokeResult(
-        kind=kind,
-        payload=outcome.payload if kind == "ok" else None,
-        error=error,
-        request_id=request_id,
-        duration_ms=duration,
-        billed_ms=billed,
-        max_memory_mb=max_mb,
-        init_duration_ms=init_ms,
-        logs=tuple(lines),
+        kind, payload, error, request_id, duration, billed, max_mb, init_ms, tuple(lines)
     )
 
 
