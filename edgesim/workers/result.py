@@ -159,17 +159,12 @@ def build_cloudfront_result(request_id: str, outcome: Outcome) -> InvokeResult:
     compute = outcome.compute
     if compute is None:
         compute = 100 if kind in ("timeout", "crash", "oom") else 0
+    payload = outcome.payload if kind == "ok" else None
+    duration, max_mb = outcome.duration_ms, math.ceil(outcome.rss_kb / 1024)
+    # Positional, as in build_result. Billed 0: CloudFront Functions bill per
+    # invocation, not per duration; no Init Duration.
     return InvokeResult(
-        kind=kind,
-        payload=outcome.payload if kind == "ok" else None,
-        error=error,
-        request_id=request_id,
-        duration_ms=outcome.duration_ms,
-        billed_ms=0,  # CloudFront Functions bill per invocation, not per duration
-        max_memory_mb=math.ceil(outcome.rss_kb / 1024),
-        init_duration_ms=None,
-        logs=tuple(lines),
-        compute_utilization=compute,
+        kind, payload, error, request_id, duration, 0, max_mb, None, tuple(lines), compute
     )
 
 
