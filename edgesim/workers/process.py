@@ -55,18 +55,20 @@ Kind = Literal["ok", "error", "timeout", "crash", "oom", "invalid"]
 class Outcome:
     """How one exchange with a worker ended, before it becomes an ``InvokeResult``."""
 
+    # An answer's fields first: it is made positionally, once per invocation
+    # (keywords would cost it a dict); the other ends are made by keyword.
     kind: Kind
     payload: Any = None
-    error: dict[str, Any] | None = None
     duration_ms: float = 0.0  # the worker's own measure when it answered, else wall time
     rss_kb: int = 0  # peak resident memory seen
+    # CloudFront Functions: compute utilization (0-100) and the run's log lines.
+    compute: int | None = None
+    lines: list[str] | None = None
+    error: dict[str, Any] | None = None
     status: int | None = None  # waitpid status, for a crash
     reason: str = ""  # what was wrong, for ``invalid``
     output: bytes = b""
     dropped: int = 0  # output bytes over OUTPUT_CAP
-    # CloudFront Functions: compute utilization (0-100) and the run's log lines.
-    compute: int | None = None
-    lines: list[str] | None = None
 
 
 class WorkerProcess:
@@ -314,17 +316,8 @@ class WorkerProcess:
                 ),
                 drain=False,
             )
-        return self._take(
-            Outcome(
-                "ok",
-                payload=msg.get("payload"),
-                duration_ms=duration,
-                rss_kb=rss_kb,
-                compute=compute,
-                lines=lines,
-            ),
-            drain=False,
-        )
+        answer = Outcome("ok", msg.get("payload"), duration, rss_kb, compute, lines)
+        return self._take(answer, drain=False)
 
     async def _crashed(self, started: float) -> Outcome:
         """The channel ended: wait for the exit status, killing the worker if it lingers."""
