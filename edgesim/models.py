@@ -31,8 +31,8 @@ __all__ = [
 ]
 
 
-# What a body all there is (bytes, or none), for isinstance: kept, where
-# ``bytes | None`` would build the union at every check.
+# The types of a body that is all there (bytes, or none), for isinstance: one
+# tuple kept, where ``bytes | None`` would build a union at every check.
 WHOLE_BODY: Final = (bytes, type(None))
 
 
