@@ -28,7 +28,7 @@ import pytest
 from edgesim.config.schema import FunctionConfig
 from edgesim.workers import FunctionPool, InvokeResult
 from edgesim.workers.limits import TMP_BYTES
-from edgesim.workers.logs import LogGroup
+from edgesim.workers.logs import Batched, LogGroup
 from edgesim.workers.pool import CLOUDFRONT_ENVIRONMENTS
 
 APP = Path(__file__).parent / "fixtures" / "functions" / "workers_app"
@@ -41,11 +41,18 @@ PoolFactory = Callable[..., FunctionPool]
 async def make_pool() -> AsyncIterator[PoolFactory]:
     pools: list[FunctionPool] = []
 
-    def factory(handler: str, *, code: Path = APP, log_dir: Path | None = None, **limits: Any):
+    def factory(
+        handler: str,
+        *,
+        code: Path = APP,
+        log_dir: Path | None = None,
+        console: Batched | None = None,
+        **limits: Any,
+    ):
         config = FunctionConfig(
             name="demo", runtime="python3.12", code=code, handler=handler, **limits
         )
-        pool = FunctionPool(config, log_dir=log_dir)
+        pool = FunctionPool(config, log_dir=log_dir, console=console)
         pools.append(pool)
         return pool
 
@@ -596,6 +603,25 @@ async def test_log_lines_of_concurrent_invocations_are_written_whole(
     for block, result in zip(blocks, results, strict=True):
         assert text.count(block) == 1
         assert f"START RequestId: {result.request_id}" in block
+
+
+async def test_log_lines_of_invocations_queued_for_one_environment_are_written_together(
+    make_pool: PoolFactory, one_cpu: None
+) -> None:
+    # A burst waits for the one warm environment: each invocation that ends
+    # hands it to the next, so more lines are coming and they are written in
+    # batches, not one write per invocation (a busy edge's log and console).
+    writes: list[str] = []
+    pool = make_pool("app.counter", console=Batched(writes.append))
+    await pool.invoke({})
+    writes.clear()
+    results = await asyncio.gather(*(pool.invoke({}) for _ in range(20)))
+    assert pool.stats()["environments"] == 1
+    assert len(writes) < len(results)
+    text = "\n".join(writes)
+    for result in results:
+        assert text.count(f"[demo] START RequestId: {result.request_id}") == 1
+        assert text.count(f"[demo] REPORT RequestId: {result.request_id}") == 1
 
 
 def test_log_line_that_is_not_unicode_is_escaped_not_lost(tmp_path: Path) -> None:

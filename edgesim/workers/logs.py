@@ -137,7 +137,7 @@ class Batched:
     """Text for a sink (a file, the console), written at once or gathered briefly.
 
     ``write(text)`` hands ``text`` over at once, after anything still pending;
-    ``write(text, busy=True)`` (other invocations are still running) keeps it
+    ``write(text, busy=True)`` (other invocations are running or waiting to) keeps it
     for at most ``FLUSH_DELAY`` seconds and hands it over with whatever came
     meanwhile, in order, joined by ``sep``, in one call. So a lone invocation's
     lines are out when it returns, and a busy edge writes once per batch, not
@@ -181,7 +181,7 @@ class LogGroup:
         self._batch = Batched(self._append)
 
     def write(self, lines: tuple[str, ...], *, busy: bool = False) -> None:
-        """Append one invocation's ``lines``; ``busy``: others are still running."""
+        """Append one invocation's ``lines``; ``busy``: others are running or waiting to."""
         self._batch.write("\n".join(lines) + "\n", busy=busy)
 
     def _append(self, text: str) -> None:

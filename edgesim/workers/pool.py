@@ -290,12 +290,13 @@ class FunctionPool:
         limit: float,
     ) -> InvokeResult:
         """Back to the pool or out of service, by how the invocation ended."""
+        handed = False
         if outcome.kind in ("ok", "error") and worker.alive and not self._closed:
             worker.last_used = time.monotonic()
-            self._release(worker)
+            handed = self._release(worker)
         else:
             self._retire(worker, graceful=outcome.kind == "timeout")
-        return self._finish(request_id, outcome, init=init, limit=limit)
+        return self._finish(request_id, outcome, init=init, limit=limit, handed=handed)
 
     def _abandoned(
         self,
@@ -373,15 +374,16 @@ class FunctionPool:
         elif handed in self._envs:
             self._release(handed)
 
-    def _release(self, worker: WorkerProcess) -> None:
-        """``worker`` is free: to the invocation waiting longest, or warm and idle."""
+    def _release(self, worker: WorkerProcess) -> bool:
+        """``worker`` is free: to the invocation waiting longest (True), or warm and idle."""
         self._last_freed = time.monotonic()
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_result(worker)
-                return
+                return True
         self._idle.append(worker)
+        return False
 
     def _slot_freed(self) -> None:
         """An environment is gone: its slot is taken for the invocation waiting
@@ -608,8 +610,10 @@ class FunctionPool:
         init: Outcome | None,
         limit: float,
         failed_init: bool = False,
+        handed: bool = False,
     ) -> InvokeResult:
-        """Count, log and return one invocation's result."""
+        """Count, log and return one invocation's result; ``handed``: its environment
+        went straight to a waiting invocation."""
         if self._cloudfront:
             result = build_cloudfront_result(request_id, outcome)
             self._watch_budget(result)
@@ -630,9 +634,11 @@ class FunctionPool:
             if key in self._counts:
                 self._counts[key] += 1
         self._durations.append(result.duration_ms)
+        # More lines are coming while others run or wait to: batch these with them.
+        busy = handed or self._busy > 0 or bool(self._waiting)
         if self._log is not None:
-            self._log.write(result.logs, busy=self._busy > 0)
+            self._log.write(result.logs, busy=busy)
         if self._console is not None and result.logs:
             prefix = self._prefix
-            self._console.write(prefix + f"\n{prefix}".join(result.logs), busy=self._busy > 0)
+            self._console.write(prefix + f"\n{prefix}".join(result.logs), busy=busy)
         return result
