@@ -427,6 +427,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     cg = args.callgrind
+    if args.keep and Path(args.keep).resolve().is_relative_to("/tmp"):
+        # Each worker sees a /tmp of its own: its callgrind file would not land
+        # there, and its instructions would count as none.
+        parser.error(f"--keep {args.keep}: the workers cannot write under /tmp; use another folder")
     args.requests = args.requests or (1000 if cg else 20_000)
     args.warmup = args.warmup or (300 if cg else 5000)
     args.connections = args.connections or (1 if cg else 50)
