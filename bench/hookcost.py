@@ -108,9 +108,9 @@ def drive(port: int, total: int, connections: int) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the edge stopped answering")
         for key, _ in sel.select(5.0):
-            sock, buf = key.fileobj, key.data
-            assert isinstance(sock, socket.socket)
-            data = sock.recv(1 << 20)
+            conn, buf = key.fileobj, key.data
+            assert isinstance(conn, socket.socket)
+            data = conn.recv(1 << 20)
             if not data:
                 raise RuntimeError("the edge closed a connection")
             buf += data
@@ -127,7 +127,7 @@ def drive(port: int, total: int, connections: int) -> None:
                 del buf[:size]
                 done += 1
                 if sent < total:
-                    sock.send(REQUEST)
+                    conn.send(REQUEST)
                     sent += 1
     for sock in socks:
         sel.unregister(sock)
@@ -373,7 +373,7 @@ def measure_floor(children: int, in_flight: int, total: int) -> str:
         free: asyncio.Queue[tuple[asyncio.Transport, Answers]] = asyncio.Queue()
         for sock in socks:
             transport, answers = await loop.create_unix_connection(Answers, sock=sock)
-            free.put_nowait((transport, answers))  # type: ignore[arg-type]
+            free.put_nowait((transport, answers))
 
         async def client(count: int) -> None:
             for i in range(count):

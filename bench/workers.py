@@ -190,7 +190,7 @@ class Floor:
 
 async def js(args: argparse.Namespace) -> None:
     """Warm round trip, cold start and memory per environment of the JavaScript runtimes."""
-    cases = (
+    cases: tuple[tuple[str, FunctionConfig, dict[str, Any]], ...] = (
         (
             "nodejs20.x (Lambda@Edge)",
             FunctionConfig("n", "nodejs20.x", NODE_APP, "app.counter"),

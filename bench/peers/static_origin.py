@@ -69,7 +69,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         assert self._transport is not None
         buffer = self._buffer + data
-        out = []
+        out: list[bytes] = []
         while (end := buffer.find(b"\r\n\r\n")) >= 0:
             head, buffer = buffer[:end], buffer[end + 4 :]
             line, _, fields = head.partition(b"\r\n")
