@@ -290,13 +290,15 @@ class FunctionPool:
         limit: float,
     ) -> InvokeResult:
         """Back to the pool or out of service, by how the invocation ended."""
-        handed = False
+        # Logged first, while the invocation the environment goes to next still
+        # waits for it: its lines are coming, so these are batched with them.
+        result = self._finish(request_id, outcome, init=init, limit=limit)
         if outcome.kind in ("ok", "error") and worker.alive and not self._closed:
             worker.last_used = time.monotonic()
-            handed = self._release(worker)
+            self._release(worker)
         else:
             self._retire(worker, graceful=outcome.kind == "timeout")
-        return self._finish(request_id, outcome, init=init, limit=limit, handed=handed)
+        return result
 
     def _abandoned(
         self,
@@ -374,16 +376,15 @@ class FunctionPool:
         elif handed in self._envs:
             self._release(handed)
 
-    def _release(self, worker: WorkerProcess) -> bool:
-        """``worker`` is free: to the invocation waiting longest (True), or warm and idle."""
+    def _release(self, worker: WorkerProcess) -> None:
+        """``worker`` is free: to the invocation waiting longest, or warm and idle."""
         self._last_freed = time.monotonic()
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_result(worker)
-                return True
+                return
         self._idle.append(worker)
-        return False
 
     def _slot_freed(self) -> None:
         """An environment is gone: its slot is taken for the invocation waiting
@@ -610,10 +611,8 @@ class FunctionPool:
         init: Outcome | None,
         limit: float,
         failed_init: bool = False,
-        handed: bool = False,
     ) -> InvokeResult:
-        """Count, log and return one invocation's result; ``handed``: its environment
-        went straight to a waiting invocation."""
+        """Count, log and return one invocation's result."""
         if self._cloudfront:
             result = build_cloudfront_result(request_id, outcome)
             self._watch_budget(result)
@@ -635,7 +634,7 @@ class FunctionPool:
                 self._counts[key] += 1
         self._durations.append(result.duration_ms)
         # More lines are coming while others run or wait to: batch these with them.
-        busy = handed or self._busy > 0 or bool(self._waiting)
+        busy = self._busy > 0 or any(not waiter.done() for waiter in self._waiting)
         if self._log is not None:
             self._log.write(result.logs, busy=busy)
         if self._console is not None and result.logs:
