@@ -129,6 +129,11 @@ class WorkerProcess:
 
     async def ready(self, timeout: float) -> Outcome:
         """Wait for the end of the Init phase (``duration_ms`` is the Init Duration)."""
+        if self._early == [] and self.exited.done():
+            # Gone before its channel was read (the zygote's word of the exit can
+            # come first): what it wrote before it went, an init_error, is in the
+            # socket, and one pass of the loop reads it.
+            await asyncio.sleep(0)
         outcome = await self._exchange(None, timeout, "")
         return outcome
 
@@ -314,10 +319,13 @@ class WorkerProcess:
                     compute=compute,
                     lines=lines,
                 ),
-                drain=False,
+                drain=not request_id,
             )
         answer = Outcome("ok", msg.get("payload"), duration, rss_kb, compute, lines)
-        return self._take(answer, drain=False)
+        # An Init answer may come before the loop has read the output pipe (the
+        # worker can speak before the pipe is watched): once per environment,
+        # read it to be sure. An invocation's answer needs no read (``_take``).
+        return self._take(answer, drain=not request_id)
 
     async def _crashed(self, started: float) -> Outcome:
         """The channel ended: wait for the exit status, killing the worker if it lingers."""
@@ -337,7 +345,7 @@ class WorkerProcess:
     def _take(self, outcome: Outcome, drain: bool = True) -> Outcome:
         """Attach this exchange's output to ``outcome`` and start afresh.
 
-        ``drain`` reads what is left in the pipe first. An answer needs none:
+        ``drain`` reads what is left in the pipe first. An invocation's answer needs none:
         its exchange resumes from a callback the loop runs after those of
         every descriptor that was ready with the answer (or before it), and
         the worker wrote its output before its answer, so the output pipe's
