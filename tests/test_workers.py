@@ -764,6 +764,55 @@ async def test_cloudfront_function_invocations_wait_for_a_free_environment(
         await pool.close()
 
 
+async def test_cloudfront_function_invocations_queue_in_busy_environments(
+    tmp_path: Path,
+) -> None:
+    """Waiting invocations are written to busy environments and run there one after
+    another: each still gets its own answer and log lines. One queued behind a
+    runaway (timed out, its environment gone) never ran, and runs in another."""
+    code = tmp_path / "fn.js"
+    code.write_text(
+        "function handler(e) { if (e.request.uri === '/spin') { while (true) {} }"
+        " console.log('ran ' + e.request.uri);"
+        " e.request.headers['x-uri'] = {value: e.request.uri}; return e.request; }"
+    )
+    config = FunctionConfig(
+        "fn", "cloudfront-js-2.0", code, "handler", timeout=2.0, compute_budget_ms=100.0
+    )
+    pool = FunctionPool(config)
+
+    def event(uri: str) -> dict[str, Any]:
+        return {
+            "version": "1.0",
+            "context": {"eventType": "viewer-request", "requestId": f"id{uri}"},
+            "viewer": {"ip": "127.0.0.1"},
+            "request": {
+                "method": "GET", "uri": uri, "querystring": {}, "headers": {}, "cookies": {}
+            },
+        }  # fmt: skip
+
+    try:
+        uris = [f"/o{n}" for n in range(6 * CLOUDFRONT_ENVIRONMENTS)]
+        uris[1] = "/spin"
+        results = await asyncio.gather(*(pool.invoke(event(uri)) for uri in uris))
+        for uri, result in zip(uris, results, strict=True):
+            if uri == "/spin":  # stopped at its deadline, before its CPU stop
+                assert result.kind == "timeout"
+                continue
+            assert result.kind == "ok", (uri, result.kind)
+            assert result.payload["output"]["headers"]["x-uri"] == {"value": uri}
+            ran = [line for line in result.logs if line.endswith(f"ran {uri}")]
+            assert len(ran) == 1, (uri, result.logs)
+            assert not [line for line in result.logs if "ran " in line and line not in ran]
+        stats = pool.stats()
+        assert stats["queued"] > 0
+        assert stats["invocations"] == len(uris)
+        assert stats["busy"] == 0
+        assert stats["environments"] <= CLOUDFRONT_ENVIRONMENTS
+    finally:
+        await pool.close()
+
+
 def test_sandbox_side_imports_only_the_standard_library() -> None:
     """What runs next to user code loads nothing of edgesim but these modules,
     and of the rest only the standard library (and orjson, for the runtime's frames)."""

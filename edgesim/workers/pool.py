@@ -41,7 +41,12 @@ has no concurrency, cold starts or warm state a user can see (CloudFront
 scales it on its own), so the pool keeps at most ``CLOUDFRONT_ENVIRONMENTS``
 and an invocation waits for a free one rather than starting another: on a
 busy edge, one process per invocation in flight would rotate dozens of
-processes through the CPU caches for no observable difference. Its
+processes through the CPU caches for no observable difference. Waiting
+invocations are written to a busy environment, up to ``_QUEUE_DEPTH`` to one,
+which then runs them one after another without a round trip to the edge
+between them; one that never started because the run before it ended the
+environment (a runaway stopped) runs in another. A run is short (its compute
+budget), so none waits long behind another. Its
 results carry compute utilization; when it keeps running over its compute
 budget (``CLOUDFRONT_FUNCTION_LIMITS.throttle_after_overruns`` runs in a
 row) it is throttled for ``throttle_seconds``: invocations come back
@@ -100,6 +105,10 @@ _QUEUE_SHARE = 0.25
 # sharing one core with a busy edge; short against any AWS cold start.
 _STALL = 0.1
 _SMOOTHING = 0.125  # weight of the newest invocation in the running averages
+# CloudFront Functions: a waiting invocation may be written to a busy
+# environment, up to this many at once to one (WorkerProcess.invoke), which then
+# runs them back to back (bench/README.md, "The cost of a hook").
+_QUEUE_DEPTH = 4
 
 
 class _NoRoom(Exception):
@@ -143,6 +152,7 @@ class FunctionPool:
         self._console = console
         self._prefix = f"[{config.name}] "
         self._overruns = 0  # CloudFront Functions: runs in a row over the compute budget
+
         self._throttled_until = 0.0
         self._spawner = Spawner(config.engine)
         self._watchdog = Watchdog()
@@ -171,7 +181,9 @@ class FunctionPool:
         self._counts = dict.fromkeys(
             ("invocations", "errors", "throttles", "cold_starts", "timeouts", "crashes"), 0
         )
-        self._counts.update(oom=0, invalid=0)
+        # queued: invocations written to an environment running another (CloudFront
+        # Functions, ``_QUEUE_DEPTH``).
+        self._counts.update(oom=0, invalid=0, queued=0)
         self._durations: deque[float] = deque(maxlen=_RECENT)
         self._inits: deque[float] = deque(maxlen=_RECENT)
 
@@ -192,6 +204,10 @@ class FunctionPool:
         if self._cloudfront and time.monotonic() < self._throttled_until:
             self._counts["throttles"] += 1
             return throttled(request_id)
+        return await self._dispatch(request_id, event, limit)
+
+    async def _dispatch(self, request_id: str, event: Any, limit: float) -> InvokeResult:
+        """To a free environment, one that frees, or a new one."""
         worker = self._idle.pop() if self._idle else None
         reserved = False  # a slot freed for this invocation and already taken
         if worker is None and self._waits():
@@ -253,8 +269,15 @@ class FunctionPool:
     ) -> InvokeResult:
         self._busy += 1
         started = time.monotonic()
+        if worker.pending:
+            self._counts["queued"] += 1
         try:
-            outcome = await worker.invoke(request_id, event, limit)
+            exchange = worker.invoke(request_id, event, limit)
+            if self._cloudfront and self._waiting and worker.pending < _QUEUE_DEPTH - 1:
+                # The next waiting invocation is written behind this one (its task
+                # runs after this one's frame is written), up to _QUEUE_DEPTH.
+                self._release(worker)
+            outcome = await exchange
         except asyncio.CancelledError:
             # The viewer went away. The invocation runs on, as on Lambda, and
             # its environment stays warm; only its answer is not wanted.
@@ -273,9 +296,13 @@ class FunctionPool:
             self._retire(worker)
             raise
         self._busy -= 1
+        if outcome.kind == "unstarted":
+            if not self._closed:  # never ran: as on AWS, it runs in another environment
+                return await self._dispatch(request_id, event, limit)
+            outcome = Outcome("crash")
         if outcome.kind in ("ok", "error"):
             # A share per invocation: one slow run (a GC pause) moves it by 1/8 at most.
-            round_trip = max(time.monotonic() - started, 1e-6)
+            round_trip = max(time.monotonic() - started - outcome.queued_s, 1e-6)
             share = min(outcome.duration_ms / 1000 / round_trip, 1.0)
             last = share if self._run_share is None else self._run_share
             self._run_share = last + (share - last) * _SMOOTHING
@@ -313,6 +340,8 @@ class FunctionPool:
         self._busy -= 1
         if running.cancelled() or running.exception() is not None:
             self._retire(worker)
+        elif running.result().kind == "unstarted":
+            pass  # its viewer is gone and it never ran: nothing to do
         else:
             self._settle(worker, request_id, running.result(), init, limit)
 
@@ -384,7 +413,8 @@ class FunctionPool:
             if not waiter.done():
                 waiter.set_result(worker)
                 return
-        self._idle.append(worker)
+        if worker.pending == 0:  # else it is released again as its queue ends
+            self._idle.append(worker)
 
     def _slot_freed(self) -> None:
         """An environment is gone: its slot is taken for the invocation waiting

@@ -3,7 +3,8 @@
 A ``WorkerProcess`` owns the parent's ends of the worker's two channels: the
 framed socket (``protocol``) and the pipe that carries everything the worker
 writes to fds 1 and 2. It runs one exchange at a time (the init handshake,
-then invocations) and watches it from the event loop:
+then invocations; more may wait behind the running one, see ``invoke``) and
+watches it from the event loop:
 
 * a ``Watchdog`` tick every few milliseconds reads each busy worker's
   resident memory from ``/proc/<pid>/statm`` and SIGKILLs the worker the
@@ -33,6 +34,7 @@ import os
 import signal
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -48,7 +50,8 @@ __all__ = ["OUTPUT_CAP", "Outcome", "WorkerProcess"]
 OUTPUT_CAP = 256 * 1024
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
-Kind = Literal["ok", "error", "timeout", "crash", "oom", "invalid"]
+# "unstarted": queued behind an exchange that ended the worker, so never run.
+Kind = Literal["ok", "error", "timeout", "crash", "oom", "invalid", "unstarted"]
 
 
 @dataclass(slots=True)
@@ -69,6 +72,19 @@ class Outcome:
     reason: str = ""  # what was wrong, for ``invalid``
     output: bytes = b""
     dropped: int = 0  # output bytes over OUTPUT_CAP
+    queued_s: float = 0.0  # how long it waited in the worker behind earlier exchanges
+
+
+class _Queued:
+    """An exchange written to a worker that was running another."""
+
+    __slots__ = ("future", "started", "timeout", "written")
+
+    def __init__(self, future: asyncio.Future[tuple[str, Any]], timeout: float, now: float) -> None:
+        self.future = future
+        self.timeout = timeout
+        self.written = now
+        self.started = now  # when it became the running one
 
 
 class WorkerProcess:
@@ -101,6 +117,7 @@ class WorkerProcess:
         self._transport: asyncio.Transport | None = None
         self._statm: int | None = None
         self._waiter: asyncio.Future[tuple[str, Any]] | None = None
+        self._queued: deque[_Queued] = deque()  # written behind the running exchange
         self._deadline = 0.0
         self._peak_kb = 0
         self._out = bytearray()
@@ -127,6 +144,13 @@ class WorkerProcess:
     def alive(self) -> bool:
         return not self._broken and not self.exited.done() and self._transport is not None
 
+    @property
+    def pending(self) -> int:
+        """Exchanges written to the worker and not yet ended: the running one and
+        those queued behind it."""
+        waiter = self._waiter
+        return (waiter is not None and not waiter.done()) + len(self._queued)
+
     async def ready(self, timeout: float) -> Outcome:
         """Wait for the end of the Init phase (``duration_ms`` is the Init Duration)."""
         if self._early == [] and self.exited.done():
@@ -138,7 +162,17 @@ class WorkerProcess:
         return outcome
 
     def invoke(self, request_id: str, event: Any, timeout: float) -> Coroutine[Any, Any, Outcome]:
-        """Run one invocation, ``timeout`` seconds at most (await the result).
+        """Run one invocation, ``timeout`` seconds at most from when it starts (await
+        the result).
+
+        Called while the worker runs another invocation, it is written behind
+        that one and starts when it ends: the worker goes from one to the next
+        without sleeping, and the proxy reads their answers together
+        (bench/README.md, "The cost of a hook"). Still one at a time. If the
+        running one ends the worker, those queued come back ``unstarted``. The
+        pool queues so only CloudFront Functions, whose logs come in their
+        answers and whose runtime reads no deadline: a Lambda runtime's output
+        and ``get_remaining_time_in_millis`` belong to the invocation running.
 
         A plain function returning the exchange: one coroutine fewer per invocation."""
         deadline_ms = int((time.time() + timeout) * 1000)  # context's epoch deadline
@@ -148,6 +182,9 @@ class WorkerProcess:
             {"t": "invoke", "id": request_id, "deadline_ms": deadline_ms, "event": event},
             dumps=orjson.dumps,
         )
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and self.alive:
+            return self._queue(frame, timeout, request_id)
         return self._exchange(frame, timeout, request_id)
 
     def rss_kb(self) -> int:
@@ -183,6 +220,10 @@ class WorkerProcess:
             return
         self._closed = True
         self._watchdog.unwatch(self)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(("eof", None))
+        self._next("eof")
         self._close_output()
         if self._transport is not None:
             self._transport.close()
@@ -227,21 +268,67 @@ class WorkerProcess:
                 late = waiter.result()
             if request_id and (late is not None or self.alive):
                 rest: asyncio.Future[tuple[str, Any]] = loop.create_future()
-                if late is not None:  # answered as it went
+                if late is not None:  # answered as it went (the next may be running)
                     rest.set_result(late)
-                self._waiter = rest
+                else:
+                    self._waiter = rest
                 self.abandoned = asyncio.ensure_future(
                     self._run_on(rest, timeout, request_id, started)
                 )
-            else:
+            elif self._waiter is waiter:
                 self._watchdog.unwatch(self)
                 self._waiter = None
             raise
-        self._watchdog.unwatch(self)
-        self._waiter = None
+        if self._waiter is waiter:  # else the next queued exchange runs
+            self._watchdog.unwatch(self)
+            self._waiter = None
         if what == "msg":
             return self._answered(value, request_id, started)
         return await self._outcome(what, value, timeout, request_id, started)
+
+    async def _queue(self, frame: bytes, timeout: float, request_id: str) -> Outcome:
+        """An invocation written behind the running one (``invoke``)."""
+        loop = self._loop
+        entry = _Queued(loop.create_future(), timeout, loop.time())
+        self._queued.append(entry)
+        assert self._transport is not None
+        self._transport.write(frame)
+        try:
+            # Shielded: a caller that goes away leaves it to end in the background.
+            await asyncio.shield(entry.future)
+        except asyncio.CancelledError:
+            self.abandoned = asyncio.ensure_future(self._queued_end(entry, request_id))
+            raise
+        return await self._queued_end(entry, request_id)
+
+    async def _queued_end(self, entry: _Queued, request_id: str) -> Outcome:
+        what, value = await entry.future
+        if self._waiter is entry.future:
+            self._watchdog.unwatch(self)
+            self._waiter = None
+        if what == "unstarted":
+            return Outcome("unstarted")
+        outcome = await self._outcome(what, value, entry.timeout, request_id, entry.started)
+        outcome.queued_s = entry.started - entry.written
+        return outcome
+
+    def _next(self, what: str) -> None:
+        """The running exchange ended (``what``): start the next queued one, or, if
+        the worker is done for, send every queued one back unstarted."""
+        queued = self._queued
+        if not queued:
+            return
+        if what != "msg" or not self.alive:
+            while queued:
+                entry = queued.popleft()
+                if not entry.future.done():
+                    entry.future.set_result(("unstarted", None))
+            return
+        entry = queued.popleft()
+        entry.started = now = self._loop.time()
+        self._waiter = entry.future
+        self._deadline = now + entry.timeout
+        self._peak_kb = 0
 
     async def _run_on(
         self,
@@ -254,8 +341,9 @@ class WorkerProcess:
         try:
             what, value = await waiter
         finally:
-            self._watchdog.unwatch(self)
-            self._waiter = None
+            if self._waiter is waiter:
+                self._watchdog.unwatch(self)
+                self._waiter = None
         return await self._outcome(what, value, timeout, request_id, started)
 
     async def _outcome(
@@ -368,20 +456,28 @@ class WorkerProcess:
         if rss > self._limit_kb:
             self.kill()
             waiter.set_result(("oom", rss))
+            self._next("oom")
             return
         self._peak_kb = max(self._peak_kb, rss)
         if self._loop.time() >= self._deadline:
+            if self._queued:
+                # Killed now, not after a grace: it must not start the queued ones,
+                # which go back to the pool to run elsewhere.
+                self.kill()
             waiter.set_result(("timeout", None))
+            self._next("timeout")
 
     def _on_event(self, what: str, value: Any) -> None:
         waiter = self._waiter
         if waiter is not None:
             if not waiter.done():
                 waiter.set_result((what, value))
+                self._next(what)
                 return
             if waiter.cancelled() and self._late is None:
                 # Its caller was cancelled and has yet to run: _exchange takes it.
                 self._late = (what, value)
+                self._next(what)
                 return
         if self._early is not None:  # before the first exchange: keep for it
             self._early.append((what, value))

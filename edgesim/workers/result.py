@@ -83,6 +83,7 @@ def build_result(
     goes before ``START``, as in CloudWatch); ``limit`` the timeout in seconds.
     """
     kind = outcome.kind
+    assert kind != "unstarted", "the pool runs it elsewhere"
     error = None if kind == "ok" else _error(request_id, outcome, limit)
     duration = outcome.duration_ms
     billed = logs.billed_ms(duration)
@@ -145,6 +146,7 @@ def build_cloudfront_result(request_id: str, outcome: Outcome) -> InvokeResult:
     compute utilization. A run the worker could not report (stopped, crashed) gets
     one platform line saying why."""
     kind = outcome.kind
+    assert kind != "unstarted", "the pool runs it elsewhere"
     error = _error(request_id, outcome, 0.0) if kind != "error" else outcome.error
     lines = list(outcome.lines or []) + output_lines(outcome)
     status = outcome.status
