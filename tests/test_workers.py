@@ -521,6 +521,14 @@ async def test_environment_has_only_lambda_variables(
     assert result.payload["path"][0] == str(APP.resolve())
 
 
+async def test_workers_do_not_preempt_the_proxy(make_pool: PoolFactory) -> None:
+    """An environment runs under SCHED_BATCH: a frame written to it does not
+    preempt the proxy on a core they share (limits module docstring)."""
+    result = await make_pool("app.scheduling").invoke({})
+    assert result.kind == "ok"
+    assert result.payload == {"policy": os.SCHED_BATCH}
+
+
 async def test_each_environment_has_a_private_tmp(make_pool: PoolFactory) -> None:
     pool = make_pool("app.tmp_files", concurrency=2)
     marker_a, marker_b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
