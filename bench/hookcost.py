@@ -379,7 +379,7 @@ def measure_floor(children: int, in_flight: int, total: int) -> str:
             for i in range(count):
                 transport, answers = await free.get()
                 answers.waiter = loop.create_future()
-                frame = {"t": "invoke", "id": str(i), "deadline_ms": 0, "event": FLOOR_EVENT}
+                frame = {"t": "invoke", "id": str(i), "timeout_ms": 3000, "event": FLOOR_EVENT}
                 transport.write(encode(frame))
                 await answers.waiter
                 free.put_nowait((transport, answers))

@@ -181,7 +181,7 @@ class Floor:
         for i in range(count):
             start = time.perf_counter()
             self.proto.waiter = self.loop.create_future()
-            frame = encode({"t": "invoke", "id": str(i), "deadline_ms": 0, "event": event})
+            frame = encode({"t": "invoke", "id": str(i), "timeout_ms": 3000, "event": event})
             self.transport.write(frame)
             await self.proto.waiter
             samples.append((time.perf_counter() - start) * 1e6)

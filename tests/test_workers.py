@@ -30,6 +30,9 @@ from edgesim.workers import FunctionPool, InvokeResult
 from edgesim.workers.limits import TMP_BYTES
 from edgesim.workers.logs import Batched, LogGroup
 from edgesim.workers.pool import CLOUDFRONT_ENVIRONMENTS
+from edgesim.workers.process import WorkerProcess
+from edgesim.workers.protocol import OUTPUT_MARK
+from edgesim.workers.watchdog import Watchdog
 
 APP = Path(__file__).parent / "fixtures" / "functions" / "workers_app"
 WORKERS = Path(__file__).parents[1] / "edgesim" / "workers"
@@ -839,6 +842,108 @@ def test_sandbox_side_imports_only_the_standard_library() -> None:
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     assert alias.name.split(".")[0] in allowed, (name, alias)
+
+
+async def test_invocations_queued_on_a_busy_environment_keep_their_own_output_and_time(
+    make_pool: PoolFactory, one_cpu: None
+) -> None:
+    """A burst waits for the one environment (nothing is known of the function yet),
+    and the next ones queue on it behind a run that sleeps: each still prints into
+    its own log lines, and its time left runs from when it starts, not from when it
+    was queued."""
+    pool = make_pool("app.say", timeout=3.0, prewarm=1)
+    await pool.start()
+    events = [
+        {"say": "first"},
+        {"say": "sleeper", "seconds": 0.06},  # those after it queue behind it
+        *({"say": f"line {n}"} for n in range(10)),
+    ]
+    burst = await asyncio.gather(*(pool.invoke(event) for event in events))
+    for event, result in zip(events, burst, strict=True):
+        assert result.kind == "ok", result.error
+        assert between(result.logs, result.request_id) == [event["say"]]
+        # Measured as each starts: those behind the sleeper were queued ~60 ms before.
+        assert result.payload["remaining"] > 3000 - 30, event
+    stats = pool.stats()
+    assert stats["queued"] > 0
+    assert stats["cold_starts"] == 0
+
+
+async def test_queued_invocations_with_large_output_or_events_keep_theirs(
+    make_pool: PoolFactory, one_cpu: None
+) -> None:
+    """Output of many reads' worth, and an event too large for the queue (it waits
+    in the proxy, and those after it behind it): each still gets its own lines
+    and its own answer, in order."""
+    pool = make_pool("app.say", prewarm=1)
+    await pool.start()
+    big = "z" * (200 * 1024)  # over protocol.QUEUED_MAX
+    events: list[dict[str, Any]] = [
+        {"say": "first"},
+        {"say": "sleeper", "seconds": 0.05},
+        {"say": "loud 1", "filler": 1500},
+        {"say": "quiet 1"},
+        {"say": "large", "pad": big},
+        {"say": "quiet 2"},
+        {"say": "loud 2", "filler": 1200},
+        *({"say": f"line {n}"} for n in range(6)),
+    ]
+    burst = await asyncio.gather(*(pool.invoke(event) for event in events))
+    for event, result in zip(events, burst, strict=True):
+        assert result.kind == "ok", result.error
+        lines = between(result.logs, result.request_id)
+        assert lines == [event["say"], *["y" * 99] * event.get("filler", 0)], event["say"]
+    assert pool.stats()["queued"] > 0
+
+
+async def test_a_mark_cut_between_two_reads_still_ends_an_output() -> None:
+    """The proxy's reads of a worker's output pipe fall anywhere: a mark cut in
+    two, or a lone piece of one that is not a mark, still reads right."""
+    ours, theirs = socket.socketpair()
+    read_end, write_end = os.pipe()
+    loop = asyncio.get_running_loop()
+    worker = WorkerProcess(
+        pid=os.getpid(), sock=ours, output_fd=read_end, tmp_dir="", exited=loop.create_future(),
+        memory_mb=128, watchdog=Watchdog(), marks_output=True,
+    )  # fmt: skip
+    try:
+        await worker.open()
+        pieces = [
+            b"out A" + OUTPUT_MARK[:7],
+            OUTPUT_MARK[7:] + b"out B\x00",
+            b"\x1e!" + OUTPUT_MARK,
+        ]
+        for piece in pieces:
+            os.write(write_end, piece)
+            worker._read_output()
+        assert list(worker._finished_output) == [(b"out A", 0), (b"out B\x00\x1e!", 0)]
+    finally:
+        os.close(write_end)
+        worker.close()
+        theirs.close()
+
+
+async def test_invocations_queued_behind_a_crash_run_in_another_environment(
+    make_pool: PoolFactory, one_cpu: None
+) -> None:
+    """Those queued behind a run that ends its environment never started: they run
+    in a new one, each once."""
+    pool = make_pool("app.say", prewarm=1)
+    await pool.start()
+    events = [
+        {"say": "first"},
+        {"say": "bye", "seconds": 0.03, "exit": 3},  # those after it queue behind it
+        *({"say": f"line {n}"} for n in range(8)),
+    ]
+    burst = await asyncio.gather(*(pool.invoke(event) for event in events))
+    assert [r.kind for r in burst[:2]] == ["ok", "crash"]
+    for event, result in zip(events[2:], burst[2:], strict=True):
+        assert result.kind == "ok", result.error
+        assert between(result.logs, result.request_id) == [event["say"]]
+    stats = pool.stats()
+    assert stats["queued"] > 0
+    assert stats["crashes"] == 1
+    assert stats["invocations"] == len(events)
 
 
 async def test_a_first_burst_waits_for_the_first_environment_of_a_fast_function(

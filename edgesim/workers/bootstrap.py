@@ -96,28 +96,30 @@ class _Zygote:
             msg, fds = None, []
         if msg is None:
             self.shutdown()
-        if msg.get("t") == "spawn" and len(fds) == 2:
-            self.spawn(msg["spec"], fds[0], fds[1])
+        if msg.get("t") == "spawn" and len(fds) in (2, 3):
+            self.spawn(msg["spec"], fds)
         else:
             for fd in fds:
                 os.close(fd)
 
-    def spawn(self, spec: limits.Sandbox, channel_fd: int, output_fd: int) -> None:
+    def spawn(self, spec: limits.Sandbox, fds: list[int]) -> None:
+        """``fds``: the channel, the output pipe and, for a runtime that takes
+        queued invocations, the queue (``protocol.BlockingChannel``)."""
         try:
             pid = os.fork()
         except OSError as exc:
-            os.close(channel_fd)
-            os.close(output_fd)
+            for fd in fds:
+                os.close(fd)
             self.send({"t": "spawn_failed", "error": str(exc)})
             return
         if pid == 0:
-            self.become_worker(spec, channel_fd, output_fd)
-        os.close(channel_fd)
-        os.close(output_fd)
+            self.become_worker(spec, fds)
+        for fd in fds:
+            os.close(fd)
         self.children[pid] = spec["tmp_dir"]
         self.send({"t": "spawned", "pid": pid})
 
-    def become_worker(self, spec: limits.Sandbox, channel_fd: int, output_fd: int) -> NoReturn:
+    def become_worker(self, spec: limits.Sandbox, fds: list[int]) -> NoReturn:
         code = 1
         try:
             signal.set_wakeup_fd(-1)
@@ -126,7 +128,7 @@ class _Zygote:
             self.sock.close()
             os.close(self.wake_r)
             os.close(self.wake_w)
-            code = _run_worker(spec, channel_fd, output_fd, self.pid)
+            code = _run_worker(spec, fds, self.pid)
         except SystemExit as exc:
             code = _exit_code(exc)
         except BaseException:
@@ -178,7 +180,9 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def _run_worker(spec: limits.Sandbox, channel_fd: int, output_fd: int, zygote_pid: int) -> int:
+def _run_worker(spec: limits.Sandbox, fds: list[int], zygote_pid: int) -> int:
+    channel_fd, output_fd = fds[0], fds[1]
+    queue_fd = fds[2] if len(fds) > 2 else -1
     tmp = limits.enter_sandbox(spec, zygote_pid)
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
@@ -186,9 +190,12 @@ def _run_worker(spec: limits.Sandbox, channel_fd: int, output_fd: int, zygote_pi
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    # Nothing of the zygote's but the channel and stdio reaches user code.
-    os.closerange(3, channel_fd)
-    os.closerange(channel_fd + 1, 1 << 20)
+    # Nothing of the zygote's but the channel, the queue and stdio reaches user code.
+    start = 3
+    for fd in sorted({channel_fd, queue_fd} - {-1}):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, 1 << 20)
     # The package folder is what Lambda puts first on sys.path (/var/task); it is
     # read-only there, so no bytecode is written next to the user's code.
     base = [p for p in sys.path if p and not p.startswith(spec["task_root"])]
@@ -210,7 +217,8 @@ def _run_worker(spec: limits.Sandbox, channel_fd: int, output_fd: int, zygote_pi
         except OSError as exc:
             print(f"cannot run {spec['node']}: {exc}", file=sys.stderr)
             return 127
-    channel = protocol.BlockingChannel(socket.socket(fileno=channel_fd))
+    queue = socket.socket(fileno=queue_fd) if queue_fd >= 0 else None
+    channel = protocol.BlockingChannel(socket.socket(fileno=channel_fd), queue)
     if spec["engine"] == "cloudfront-js":
         if cff is None:
             print("the zygote did not preload the CloudFront Functions runtime", file=sys.stderr)

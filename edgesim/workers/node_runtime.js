@@ -319,7 +319,7 @@ function invoke(message) {
   // Unreferenced, the channel does not keep the loop alive: 'beforeExit' tells
   // when the function's own work (timers, sockets) is done.
   channel.unref();
-  const [context, callback] = contextFor(invocation, Number(message.deadline_ms));
+  const [context, callback] = contextFor(invocation, Date.now() + Number(message.timeout_ms));
   try {
     const result = handler(message.event, context, callback);
     if (result && typeof result.then === 'function') {

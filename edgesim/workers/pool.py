@@ -22,6 +22,14 @@ lambda-concurrency.md; Lambda@Edge quotas in cloudfront-semantics.md section 4):
   seconds while none is in Init and the edge's loop kept time (the function
   got slow), every waiting invocation starts an environment, as it would
   have on AWS.
+* A waiting invocation may be queued on a busy environment instead (up to
+  ``_QUEUE_DEPTH`` at once on one; Python and CloudFront Functions, whose
+  runtimes take them): the environment runs them one after another without a
+  round trip to the edge between them (``WorkerProcess.invoke``). Still one
+  at a time: each one's time left runs from its start and its output is its
+  own. A stall takes back those it has not started, which then start
+  environments as above; so does an environment that ends (a crash, a
+  timeout) for those it never started.
 * When ``config.concurrency`` environments exist and all are busy, the
   invocation is throttled (at once, or when a stall ends its wait): Lambda
   throttles, it does not queue.
@@ -42,11 +50,8 @@ scales it on its own), so the pool keeps at most ``CLOUDFRONT_ENVIRONMENTS``
 and an invocation waits for a free one rather than starting another: on a
 busy edge, one process per invocation in flight would rotate dozens of
 processes through the CPU caches for no observable difference. Waiting
-invocations are written to a busy environment, up to ``_QUEUE_DEPTH`` to one,
-which then runs them one after another without a round trip to the edge
-between them; one that never started because the run before it ended the
-environment (a runaway stopped) runs in another. A run is short (its compute
-budget), so none waits long behind another. Its
+invocations are queued on busy environments as above; a run is short (its
+compute budget), so none waits long behind another. Its
 results carry compute utilization; when it keeps running over its compute
 budget (``CLOUDFRONT_FUNCTION_LIMITS.throttle_after_overruns`` runs in a
 row) it is throttled for ``throttle_seconds``: invocations come back
@@ -105,9 +110,9 @@ _QUEUE_SHARE = 0.25
 # sharing one core with a busy edge; short against any AWS cold start.
 _STALL = 0.1
 _SMOOTHING = 0.125  # weight of the newest invocation in the running averages
-# CloudFront Functions: a waiting invocation may be written to a busy
-# environment, up to this many at once to one (WorkerProcess.invoke), which then
-# runs them back to back (bench/README.md, "The cost of a hook").
+# A waiting invocation may be queued on a busy environment, up to this many at
+# once on one (WorkerProcess.invoke), which then runs them back to back
+# (bench/README.md, "The cost of a hook"). A stall takes them back (_check_stall).
 _QUEUE_DEPTH = 4
 
 
@@ -152,6 +157,9 @@ class FunctionPool:
         self._console = console
         self._prefix = f"[{config.name}] "
         self._overruns = 0  # CloudFront Functions: runs in a row over the compute budget
+        # Whether invocations may be queued on busy environments (_QUEUE_DEPTH): the
+        # Node.js runtime takes none.
+        self._queues = config.engine != "node"
 
         self._throttled_until = 0.0
         self._spawner = Spawner(config.engine)
@@ -206,11 +214,14 @@ class FunctionPool:
             return throttled(request_id)
         return await self._dispatch(request_id, event, limit)
 
-    async def _dispatch(self, request_id: str, event: Any, limit: float) -> InvokeResult:
-        """To a free environment, one that frees, or a new one."""
+    async def _dispatch(
+        self, request_id: str, event: Any, limit: float, wait: bool = True
+    ) -> InvokeResult:
+        """To a free environment, one that frees, or a new one (``wait``: may wait
+        for one to free; not after a stall took it back from one)."""
         worker = self._idle.pop() if self._idle else None
         reserved = False  # a slot freed for this invocation and already taken
-        if worker is None and self._waits():
+        if worker is None and wait and self._waits():
             try:
                 worker = await self._wait_for_environment()
             except _NoRoom:
@@ -273,10 +284,10 @@ class FunctionPool:
             self._counts["queued"] += 1
         try:
             exchange = worker.invoke(request_id, event, limit)
-            if self._cloudfront and self._waiting and worker.pending < _QUEUE_DEPTH - 1:
-                # The next waiting invocation is written behind this one (its task
+            if self._queues and self._waiting and worker.pending < _QUEUE_DEPTH - 1:
+                # The next waiting invocation is queued behind this one (its task
                 # runs after this one's frame is written), up to _QUEUE_DEPTH.
-                self._release(worker)
+                self._offer(worker)
             outcome = await exchange
         except asyncio.CancelledError:
             # The viewer went away. The invocation runs on, as on Lambda, and
@@ -298,7 +309,8 @@ class FunctionPool:
         self._busy -= 1
         if outcome.kind == "unstarted":
             if not self._closed:  # never ran: as on AWS, it runs in another environment
-                return await self._dispatch(request_id, event, limit)
+                stalled = outcome.reason == "stall"
+                return await self._dispatch(request_id, event, limit, wait=not stalled)
             outcome = Outcome("crash")
         if outcome.kind in ("ok", "error"):
             # A share per invocation: one slow run (a GC pause) moves it by 1/8 at most.
@@ -377,7 +389,8 @@ class FunctionPool:
         loop = asyncio.get_running_loop()
         late = loop.time() - self._stall.when()
         self._stall = None
-        if all(waiter.done() for waiter in self._waiting):
+        queued = any(worker.pending > 1 for worker in self._envs)
+        if all(waiter.done() for waiter in self._waiting) and not queued:
             self._waiting.clear()
             return
         quiet = time.monotonic() - self._last_freed
@@ -387,6 +400,9 @@ class FunctionPool:
             delay = _STALL - quiet if quiet < _STALL else _STALL
             self._stall = loop.call_later(delay, self._check_stall)
             return
+        # Those queued on the busy environments, as the waiting ones, start their own.
+        for worker in list(self._envs):
+            worker.withdraw()
         while self._waiting:
             waiter = self._waiting.popleft()
             if waiter.done():
@@ -413,8 +429,19 @@ class FunctionPool:
             if not waiter.done():
                 waiter.set_result(worker)
                 return
-        if worker.pending == 0:  # else it is released again as its queue ends
+        # Else it is released again as its queue ends. Two that ended in one pass
+        # of the loop both find it with nothing pending: idle once.
+        if worker.pending == 0 and worker not in self._idle:
             self._idle.append(worker)
+
+    def _offer(self, worker: WorkerProcess) -> None:
+        """``worker`` is busy but takes queued invocations: to the one waiting
+        longest. (Not a release: the stall check still waits for one.)"""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(worker)
+                return
 
     def _slot_freed(self) -> None:
         """An environment is gone: its slot is taken for the invocation waiting

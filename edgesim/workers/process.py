@@ -33,7 +33,6 @@ import contextlib
 import os
 import signal
 import socket
-import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ __all__ = ["OUTPUT_CAP", "Outcome", "WorkerProcess"]
 OUTPUT_CAP = 256 * 1024
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
-# "unstarted": queued behind an exchange that ended the worker, so never run.
+# "unstarted": on the queue and not taken by the worker (``WorkerProcess.invoke``).
 Kind = Literal["ok", "error", "timeout", "crash", "oom", "invalid", "unstarted"]
 
 
@@ -76,15 +75,22 @@ class Outcome:
 
 
 class _Queued:
-    """An exchange written to a worker that was running another."""
+    """An invocation put on a worker's queue while it ran another (``invoke``)."""
 
-    __slots__ = ("future", "started", "timeout", "written")
+    __slots__ = ("frame", "future", "id", "on_channel", "started", "timeout", "written")
 
-    def __init__(self, future: asyncio.Future[tuple[str, Any]], timeout: float, now: float) -> None:
+    def __init__(
+        self, future: asyncio.Future[tuple[str, Any]], request_id: str, timeout: float, now: float
+    ) -> None:
         self.future = future
+        self.id = request_id
         self.timeout = timeout
         self.written = now
         self.started = now  # when it became the running one
+        # Held here, not written (too big for the queue, or behind one that is):
+        # written to the channel when it becomes the running one.
+        self.frame: bytes | None = None
+        self.on_channel = False  # written to the channel behind the running one
 
 
 class WorkerProcess:
@@ -100,8 +106,17 @@ class WorkerProcess:
         exited: asyncio.Future[int | None],
         memory_mb: int,
         watchdog: Watchdog,
+        queue: tuple[socket.socket, socket.socket] | None = None,
+        marks_output: bool = False,
     ) -> None:
+        """``queue``: both ends of the worker's queue (``protocol``), if it has one;
+        ``marks_output``: it ends each exchange's output with ``protocol.OUTPUT_MARK``."""
         self.pid = pid
+        self.marks_output = marks_output
+        self._queue_send: socket.socket | None = None
+        self._queue_take: socket.socket | None = None
+        if queue is not None:
+            self._queue_send, self._queue_take = queue
         self.tmp_dir = tmp_dir
         self.exited = exited
         self.last_used = 0.0
@@ -115,13 +130,24 @@ class WorkerProcess:
         self._loop = asyncio.get_running_loop()
         self._watchdog = watchdog
         self._transport: asyncio.Transport | None = None
+        self._channel_fd = -1
         self._statm: int | None = None
         self._waiter: asyncio.Future[tuple[str, Any]] | None = None
-        self._queued: deque[_Queued] = deque()  # written behind the running exchange
+        self._queued: deque[_Queued] = deque()  # behind the running exchange
+        # Invocations written (or held) and not answered: the worker is busy while
+        # any is, whatever became of their callers.
+        self._outstanding = 0
+        self._promoted: _Queued | None = None  # the running exchange, if it was queued
         self._deadline = 0.0
         self._peak_kb = 0
         self._out = bytearray()
         self._dropped = 0
+        # Marked output: finished exchanges' output not yet taken, bytes that may
+        # start a mark cut between two reads, and what answers took (``_take``).
+        self._finished_output: deque[tuple[bytes, int]] = deque()
+        self._tail = b""
+        self._outputs: dict[int, tuple[bytes, int]] = {}
+        self._own_output: tuple[bytes, int] | None = None
         self._unread = False  # the output reader stopped before the pipe was empty
         self._broken = False
         self._closed = False
@@ -132,6 +158,7 @@ class WorkerProcess:
         self._transport, _ = await self._loop.create_unix_connection(
             lambda: _Channel(self), sock=self._sock
         )
+        self._channel_fd = self._transport.get_extra_info("socket").fileno()
         assert self._out_fd is not None
         os.set_blocking(self._out_fd, False)
         self._loop.add_reader(self._out_fd, self._read_output)
@@ -146,10 +173,9 @@ class WorkerProcess:
 
     @property
     def pending(self) -> int:
-        """Exchanges written to the worker and not yet ended: the running one and
+        """Invocations given to the worker and not yet answered: the running one and
         those queued behind it."""
-        waiter = self._waiter
-        return (waiter is not None and not waiter.done()) + len(self._queued)
+        return self._outstanding
 
     async def ready(self, timeout: float) -> Outcome:
         """Wait for the end of the Init phase (``duration_ms`` is the Init Duration)."""
@@ -165,25 +191,24 @@ class WorkerProcess:
         """Run one invocation, ``timeout`` seconds at most from when it starts (await
         the result).
 
-        Called while the worker runs another invocation, it is written behind
-        that one and starts when it ends: the worker goes from one to the next
+        Called while the worker runs another invocation, it waits in the worker and
+        starts when that one ends: on the worker's queue (a Python worker: see
+        ``protocol``), or on the channel behind the running one (a CloudFront
+        Function's, whose runs are short). The worker goes from one to the next
         without sleeping, and the proxy reads their answers together
-        (bench/README.md, "The cost of a hook"). Still one at a time. If the
-        running one ends the worker, those queued come back ``unstarted``. The
-        pool queues so only CloudFront Functions, whose logs come in their
-        answers and whose runtime reads no deadline: a Lambda runtime's output
-        and ``get_remaining_time_in_millis`` belong to the invocation running.
+        (bench/README.md, "The cost of a hook"). Still one at a time. Those the
+        worker has not taken when it must stop (the running one ended it), and
+        those the pool takes back from the queue (``withdraw``), come back
+        ``unstarted``: they run in another environment.
 
         A plain function returning the exchange: one coroutine fewer per invocation."""
-        deadline_ms = int((time.time() + timeout) * 1000)  # context's epoch deadline
         # orjson takes a tenth of the stdlib encoder's time for an event; the
         # workers keep the stdlib (user code shares their imports).
         frame = protocol.encode(
-            {"t": "invoke", "id": request_id, "deadline_ms": deadline_ms, "event": event},
+            {"t": "invoke", "id": request_id, "timeout_ms": int(timeout * 1000), "event": event},
             dumps=orjson.dumps,
         )
-        waiter = self._waiter
-        if waiter is not None and not waiter.done() and self.alive:
+        if self._outstanding and self.alive:
             return self._queue(frame, timeout, request_id)
         return self._exchange(frame, timeout, request_id)
 
@@ -224,6 +249,9 @@ class WorkerProcess:
         if waiter is not None and not waiter.done():
             waiter.set_result(("eof", None))
         self._next("eof")
+        for end in (self._queue_send, self._queue_take):
+            if end is not None:
+                end.close()
         self._close_output()
         if self._transport is not None:
             self._transport.close()
@@ -254,8 +282,12 @@ class WorkerProcess:
         self._deadline = started + timeout
         self._peak_kb = 0
         if frame is not None and not waiter.done():
-            assert self._transport is not None
-            self._transport.write(frame)
+            self._outstanding += 1
+            if self._queue_send is None:
+                assert self._transport is not None
+                self._transport.write(frame)  # written with others at the end of the pass
+            else:
+                self._write(frame)  # now: before any put on the queue
         self._watchdog.watch(self)
         try:
             what, value = await waiter
@@ -287,12 +319,29 @@ class WorkerProcess:
         return await self._outcome(what, value, timeout, request_id, started)
 
     async def _queue(self, frame: bytes, timeout: float, request_id: str) -> Outcome:
-        """An invocation written behind the running one (``invoke``)."""
+        """An invocation put on the queue behind the running one (``invoke``)."""
         loop = self._loop
-        entry = _Queued(loop.create_future(), timeout, loop.time())
-        self._queued.append(entry)
+        entry = _Queued(loop.create_future(), request_id, timeout, loop.time())
+        queued = self._queued
+        # Behind one held, or a frame on the channel not yet sent, it waits too:
+        # the worker takes the channel's frames first.
+        held = bool(queued) and queued[-1].frame is not None
         assert self._transport is not None
-        self._transport.write(frame)
+        unsent = self._transport.get_write_buffer_size() > 0
+        if self._queue_send is None:
+            # No queue (a CloudFront Function): behind the running one on the
+            # channel, written together with the others of this pass.
+            entry.on_channel = True
+            self._transport.write(frame)
+        elif held or unsent or len(frame) > protocol.QUEUED_MAX:
+            entry.frame = frame
+        else:
+            try:
+                self._queue_send.send(frame)
+            except OSError:  # full, or the worker is gone
+                entry.frame = frame
+        queued.append(entry)
+        self._outstanding += 1
         try:
             # Shielded: a caller that goes away leaves it to end in the background.
             await asyncio.shield(entry.future)
@@ -305,30 +354,90 @@ class WorkerProcess:
         what, value = await entry.future
         if self._waiter is entry.future:
             self._watchdog.unwatch(self)
-            self._waiter = None
+            self._waiter = self._promoted = None
         if what == "unstarted":
-            return Outcome("unstarted")
+            return Outcome("unstarted", reason=str(value or ""))
         outcome = await self._outcome(what, value, entry.timeout, request_id, entry.started)
         outcome.queued_s = entry.started - entry.written
         return outcome
 
     def _next(self, what: str) -> None:
-        """The running exchange ended (``what``): start the next queued one, or, if
-        the worker is done for, send every queued one back unstarted."""
+        """The running exchange ended (``what``): the next queued one runs, or, if the
+        worker is done for, those it has not taken come back unstarted."""
         queued = self._queued
-        if not queued:
-            return
         if what != "msg" or not self.alive:
-            while queued:
-                entry = queued.popleft()
-                if not entry.future.done():
-                    entry.future.set_result(("unstarted", None))
+            self._take_back("", dying=True)
+            self._outstanding = 0
+            return
+        self._promoted = None
+        if not queued:
             return
         entry = queued.popleft()
         entry.started = now = self._loop.time()
-        self._waiter = entry.future
+        self._waiter, self._promoted = entry.future, entry
         self._deadline = now + entry.timeout
         self._peak_kb = 0
+        if entry.frame is not None:  # held: the worker is free for it now
+            self._write(entry.frame)
+            entry.frame = None
+
+    def _write(self, frame: bytes) -> None:
+        """A frame to the channel now: the transport's writes wait for the end of the
+        loop's pass, when one put on the queue meanwhile would be read first."""
+        transport = self._transport
+        assert transport is not None
+        if transport.get_write_buffer_size() == 0:
+            try:
+                sent = os.write(self._channel_fd, frame)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:  # gone: the transport reports it
+                sent = 0
+            if sent == len(frame):
+                return
+            frame = frame[sent:]
+        transport.write(frame)
+
+    def withdraw(self) -> int:
+        """Take back the queued invocations the worker has not taken (they come back
+        ``unstarted``, reason ``"stall"``); how many."""
+        return self._take_back("stall", dying=False)
+
+    def _take_back(self, reason: str, dying: bool) -> int:
+        """Invocations on the queue that the worker has not taken, and those held,
+        come back unstarted. ``dying``: the worker is gone, so those it took share
+        its end (a crash)."""
+        promoted = self._promoted
+        if not self._queued and promoted is None:
+            return 0
+        taken_back: set[str] = set()
+        while self._queue_take is not None:
+            try:
+                packet = self._queue_take.recv(protocol.QUEUED_MAX + protocol.HEADER.size)
+            except OSError:  # empty (BlockingIOError) or closed
+                break
+            if not packet:
+                break
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                taken_back.add(str(orjson.loads(packet[protocol.HEADER.size :])["id"]))
+        count = 0
+        entries = [promoted] if promoted is not None else []
+        for entry in [*entries, *self._queued]:
+            if entry.future.done():
+                continue
+            # On the channel, behind the run that ended the worker: it never ran.
+            never_ran = entry.frame is not None or entry.id in taken_back
+            if never_ran or (dying and entry.on_channel):
+                entry.future.set_result(("unstarted", reason))
+                self._outstanding -= not dying  # dying: none left (``_next``)
+                count += 1
+            elif dying and entry is not promoted:  # the running one: the caller's
+                entry.future.set_result(("eof", None))
+        if dying:
+            self._queued.clear()
+        else:
+            self._queued = deque(e for e in self._queued if not e.future.done())
+        return count
 
     async def _run_on(
         self,
@@ -364,6 +473,7 @@ class WorkerProcess:
         return await self._crashed(started)
 
     def _answered(self, msg: dict[str, Any], request_id: str, started: float) -> Outcome:
+        self._own_output = self._outputs.pop(id(msg), None)  # for ``_take``
         kind = msg["t"]
         expected = ("result",) if request_id else ("ready", "init_error")
         if kind not in expected or (request_id and msg.get("id") != request_id):
@@ -439,13 +549,37 @@ class WorkerProcess:
         the worker wrote its output before its answer, so the output pipe's
         reader has already run (and found it empty, or it is drained now).
         """
+        own, self._own_output = self._own_output, None
+        if own is not None:  # marked, and taken as it was answered (``_mark_taken``)
+            outcome.output, outcome.dropped = own
+            return outcome
         if drain or self._unread:
             self._read_output(drain=True)
-        outcome.output = bytes(self._out)
-        outcome.dropped = self._dropped
+        # What is left: any marked parts (it marked its output, then ended otherwise)
+        # and the rest.
+        self._keep(self._tail)
+        self._tail = b""
+        parts = [*self._finished_output, (bytes(self._out), self._dropped)]
+        self._finished_output.clear()
+        outcome.output = b"".join(out for out, _ in parts)[:OUTPUT_CAP]
+        outcome.dropped = sum(dropped for _, dropped in parts)
         self._out.clear()
         self._dropped = 0
         return outcome
+
+    def _mark_taken(self, msg: dict[str, Any]) -> None:
+        """An answer of a worker that marks its output: its output is what came before
+        its mark, read now, before the next exchange's can follow it."""
+        if not self._finished_output:
+            self._read_output(drain=True)  # the mark came before the answer
+        if self._finished_output:
+            self._outputs[id(msg)] = self._finished_output.popleft()
+        else:  # no mark (an Init that failed)
+            self._keep(self._tail)
+            self._tail = b""
+            self._outputs[id(msg)] = (bytes(self._out), self._dropped)
+            self._out.clear()
+            self._dropped = 0
 
     def check(self) -> None:
         """A watchdog tick: over the memory size, or past the deadline, ends the exchange."""
@@ -461,7 +595,7 @@ class WorkerProcess:
         self._peak_kb = max(self._peak_kb, rss)
         if self._loop.time() >= self._deadline:
             if self._queued:
-                # Killed now, not after a grace: it must not start the queued ones,
+                # Killed now, not after a grace: it must not take the queued ones,
                 # which go back to the pool to run elsewhere.
                 self.kill()
             waiter.set_result(("timeout", None))
@@ -469,15 +603,26 @@ class WorkerProcess:
 
     def _on_event(self, what: str, value: Any) -> None:
         waiter = self._waiter
+        if what == "msg" and self._outstanding and value.get("t") == "result":
+            self._outstanding -= 1
         if waiter is not None:
+            if what != "msg":
+                # The worker is done for: what it has not taken runs elsewhere, the
+                # running one too if it was queued and never taken (then nobody
+                # waits for this end below, and the pool hears of it as a loss).
+                self._next(what)
+            elif self.marks_output:
+                self._mark_taken(value)
             if not waiter.done():
                 waiter.set_result((what, value))
-                self._next(what)
+                if what == "msg":
+                    self._next(what)
                 return
             if waiter.cancelled() and self._late is None:
                 # Its caller was cancelled and has yet to run: _exchange takes it.
                 self._late = (what, value)
-                self._next(what)
+                if what == "msg":
+                    self._next(what)
                 return
         if self._early is not None:  # before the first exchange: keep for it
             self._early.append((what, value))
@@ -515,10 +660,36 @@ class WorkerProcess:
             if not data:
                 self._close_output()
                 return
-            room = OUTPUT_CAP - len(self._out)
-            if room > 0:
-                self._out += data[:room]
-            self._dropped += max(0, len(data) - max(room, 0))
+            if self.marks_output:
+                self._split(data)
+            else:
+                self._keep(data)
+
+    def _split(self, data: bytes) -> None:
+        """Output of a worker that marks it: each mark ends one exchange's."""
+        mark = protocol.OUTPUT_MARK
+        if self._tail:
+            data, self._tail = self._tail + data, b""
+        while (at := data.find(mark)) >= 0:
+            self._keep(data[:at])
+            self._finished_output.append((bytes(self._out), self._dropped))
+            self._out.clear()
+            self._dropped = 0
+            data = data[at + len(mark) :]
+        # A mark may be cut between two reads: hold back what could begin one.
+        for size in range(min(len(mark) - 1, len(data)), 0, -1):
+            if mark.startswith(data[-size:]):
+                self._tail = data[-size:]
+                data = data[:-size]
+                break
+        self._keep(data)
+
+    def _keep(self, data: bytes) -> None:
+        """The first ``OUTPUT_CAP`` bytes of an exchange's output; the rest is counted."""
+        room = OUTPUT_CAP - len(self._out)
+        if room > 0:
+            self._out += data[:room]
+        self._dropped += max(0, len(data) - max(room, 0))
 
     def _close_output(self) -> None:
         if self._out_fd is not None:

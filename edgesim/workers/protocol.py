@@ -11,7 +11,7 @@ Two channels carry JSON objects, each with a type under the key ``"t"``:
   stream with explicit framing.
 
   ====================  =========================================================
-  proxy -> worker       ``invoke {id, deadline_ms, event}``
+  proxy -> worker       ``invoke {id, timeout_ms, event}``
   worker -> proxy       ``ready {init_ms, rss_kb, tmp}`` once, after the handler
                         module imported; or ``init_error {error, init_ms, rss_kb}``
                         (the worker then exits)
@@ -20,6 +20,19 @@ Two channels carry JSON objects, each with a type under the key ``"t"``:
                         nanoseconds: a float's text costs the stdlib encoder
                         a quarter of a small result)
   ====================  =========================================================
+
+* **Queue** (Python environments): an ``AF_UNIX``
+  ``SOCK_SEQPACKET`` socketpair carrying ``invoke`` frames (length prefix
+  included, one per packet) that the proxy wrote while the worker ran an
+  earlier invocation. The worker takes the next one when it ends an
+  invocation; the proxy holds the worker's end too, and takes back what the
+  worker has not taken when it must run elsewhere (a packet is read whole, by
+  one side or the other: no invocation is both run and taken back). A frame
+  over ``QUEUED_MAX`` is not queued. The worker ends each exchange's output
+  with ``OUTPUT_MARK``, so that the proxy can tell whose output is whose when
+  one follows another without a pause. (A CloudFront Functions worker has no
+  queue: its queued invocations wait on the channel, and it logs in its
+  answers.)
 
 * **Control channel** (one per pool, to its zygote): an ``AF_UNIX``
   ``SOCK_SEQPACKET`` socketpair, one JSON object per packet, so a spawn request
@@ -63,6 +76,8 @@ from typing import Any
 __all__ = [
     "CONTROL_MAX",
     "MAX_FRAME",
+    "OUTPUT_MARK",
+    "QUEUED_MAX",
     "STRICT",
     "BlockingChannel",
     "FrameDecoder",
@@ -75,6 +90,9 @@ __all__ = [
 ]
 
 HEADER = struct.Struct(">I")
+QUEUED_MAX = 128 * 1024  # the largest frame put on the queue (a packet)
+# Ends an exchange's output (fds 1 and 2) before its answer (the queue, above).
+OUTPUT_MARK = b"\x00\x1eedgesim:end-of-output\x1e\x00"
 # Lambda's synchronous invoke payload limit is 6 MB each way (gettingstarted-limits.md);
 # the frame cap leaves room for JSON escaping of such a payload.
 MAX_FRAME = 64 * 1024 * 1024
@@ -246,18 +264,42 @@ class BlockingChannel:
     invocation, for nothing); ``poll`` is woken only for what it waits for.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, queue: socket.socket | None = None) -> None:
+        """``queue``: the worker's end of its queue (module docstring), if it has one."""
         self._sock = sock
+        self._fd = sock.fileno()
+        self._queue = queue
         self._decoder = FrameDecoder()
+        self._loads: Callable[[bytes], Any] | None = None
         self._pending: deque[Message] = deque()
         self._view = memoryview(bytearray(1 << 16))  # reused: no allocation per read
         self._poll = select.poll()
         self._poll.register(sock.fileno(), select.POLLIN)
+        if queue is not None:
+            queue.setblocking(False)
+            self._poll.register(queue.fileno(), select.POLLIN)
+            # A packet is read whole into one buffer (recv(n) would allocate n bytes).
+            self._packet = memoryview(bytearray(QUEUED_MAX + HEADER.size))
 
     def recv(self) -> Message | None:
-        """The next message, or None when the proxy closed the channel."""
+        """The next message, or None when the proxy closed the channel.
+
+        A frame on the channel is older than any on the queue (the proxy queues
+        only while an invocation it wrote is unanswered), so it comes first."""
         while not self._pending:
-            self._poll.poll()  # until readable, at end of stream or on error
+            events = self._poll.poll()  # until readable, at end of stream or on error
+            if self._queue is not None and all(fd != self._fd for fd, _ in events):
+                try:
+                    size = self._queue.recv_into(self._packet)
+                except BlockingIOError:  # the proxy took it back
+                    continue
+                if size:
+                    body = bytes(self._packet[HEADER.size : size])
+                    self._pending.append(decode(body, self._loads))
+                    continue
+                self._poll.unregister(self._queue.fileno())  # the proxy closed it
+                self._queue = None
+                continue
             size = self._sock.recv_into(self._view)
             if not size:
                 return None
@@ -270,6 +312,7 @@ class BlockingChannel:
     def parse_with(self, loads: Callable[[bytes], Any]) -> None:
         """Parse frames with a faster JSON parser from now on (see ``decode``)."""
         self._decoder = FrameDecoder(loads)
+        self._loads = loads
 
 
 def send_control(sock: socket.socket, msg: Mapping[str, Any], fds: Iterable[int] = ()) -> None:

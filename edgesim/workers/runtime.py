@@ -33,6 +33,7 @@ also take values that the runtime refuses with ``Runtime.MarshalError`` (a
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import importlib
 import io
@@ -244,6 +245,12 @@ def _marshal_default(obj: object) -> object:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
+def _mark_output() -> None:
+    """End this exchange's output (``protocol.OUTPUT_MARK``), before its answer."""
+    with contextlib.suppress(OSError):  # the function closed fd 1: its output is its own
+        os.write(1, protocol.OUTPUT_MARK)
+
+
 def _rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -270,6 +277,7 @@ def serve(channel: protocol.BlockingChannel, handler_name: str, arn: str, tmp: s
     _Current.environment = dict(os.environ)
     stdout.flush()
     stderr.flush()
+    _mark_output()
     channel.send(
         protocol.encode({"t": "ready", "init_ms": init_ms, "rss_kb": _rss_kb(), "tmp": tmp})
     )
@@ -279,14 +287,18 @@ def serve(channel: protocol.BlockingChannel, handler_name: str, arn: str, tmp: s
             continue
         request_id = str(msg["id"])
         _Current.request_id = request_id
-        channel.send(_invoke(handler, msg, request_id, arn, stdout))
+        answer = _invoke(handler, msg, request_id, arn, stdout)
+        _mark_output()
+        channel.send(answer)
     return 0
 
 
 def _invoke(
     handler: Handler, msg: dict[str, Any], request_id: str, arn: str, stdout: io.TextIOWrapper
 ) -> bytes:
-    context = LambdaContext(request_id, int(msg["deadline_ms"]), arn)
+    # From now: it may have waited in the queue behind others (protocol docstring).
+    deadline_ms = int(time.time() * 1000) + int(msg["timeout_ms"])
+    context = LambdaContext(request_id, deadline_ms, arn)
     started = time.perf_counter_ns()
     try:
         result = handler(msg["event"], context)

@@ -120,13 +120,23 @@ class Spawner:
         out_r, out_w = os.pipe()
         with contextlib.suppress(OSError):
             fcntl.fcntl(out_w, _F_SETPIPE_SZ, _PIPE_SIZE)
+        fds = [theirs.fileno(), out_w]
+        queue: tuple[socket.socket, socket.socket] | None = None
+        if spec["engine"] == "python":  # see WorkerProcess.invoke
+            # Both ends stay here: the worker's, to take back what it has not taken.
+            queue = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            for end in queue:
+                end.setblocking(False)
+            fds.append(queue[1].fileno())
         reply: asyncio.Future[tuple[int, asyncio.Future[int | None]]] = loop.create_future()
         try:
-            await self._send(sock, {"t": "spawn", "spec": spec}, [theirs.fileno(), out_w])
+            await self._send(sock, {"t": "spawn", "spec": spec}, fds)
             self._pending.append(reply)
         except BaseException:
             ours.close()
             os.close(out_r)
+            for end in queue or ():
+                end.close()
             raise
         finally:
             theirs.close()
@@ -136,6 +146,8 @@ class Spawner:
         except BaseException:
             ours.close()
             os.close(out_r)
+            for end in queue or ():
+                end.close()
             raise
         worker = WorkerProcess(
             pid=pid,
@@ -145,6 +157,8 @@ class Spawner:
             exited=exited,
             memory_mb=memory_mb,
             watchdog=watchdog,
+            queue=queue,
+            marks_output=spec["engine"] == "python",
         )
         await worker.open()
         return worker
