@@ -824,6 +824,50 @@ async def test_cloudfront_function_invocations_queue_in_busy_environments(
         await pool.close()
 
 
+async def test_a_queued_cloudfront_function_run_stopped_for_its_cpu_runs_once(
+    tmp_path: Path,
+) -> None:
+    """Runaways queued among a burst are stopped at their CPU limit, each once: a
+    run that started is never run again, while those queued behind it are."""
+    code = tmp_path / "fn.js"
+    code.write_text(
+        "function handler(e) { if (e.request.uri === '/spin') { while (true) {} }"
+        " return e.request; }"
+    )
+    # Stopped after 100 budgets of CPU (100 ms), long before the timeout.
+    config = FunctionConfig(
+        "fn", "cloudfront-js-2.0", code, "handler", timeout=5.0, compute_budget_ms=1.0
+    )
+    pool = FunctionPool(config)
+
+    def event(uri: str) -> dict[str, Any]:
+        return {
+            "version": "1.0",
+            "context": {"eventType": "viewer-request"},
+            "viewer": {"ip": "127.0.0.1"},
+            "request": {
+                "method": "GET", "uri": uri, "querystring": {}, "headers": {}, "cookies": {}
+            },
+        }  # fmt: skip
+
+    try:
+        uris = [f"/o{n}" for n in range(10 * CLOUDFRONT_ENVIRONMENTS)]
+        spins = range(5, len(uris), 6)
+        for n in spins:
+            uris[n] = "/spin"
+        results = await asyncio.gather(*(pool.invoke(event(uri)) for uri in uris))
+        kinds = [r.kind for r in results]
+        assert kinds == ["crash" if uri == "/spin" else "ok" for uri in uris], kinds
+        stats = pool.stats()
+        assert stats["queued"] > 0
+        assert stats["crashes"] == len(spins)
+        assert stats["invocations"] == len(uris)
+        # Each runaway ended one environment: run again, it would have ended another.
+        assert stats["cold_starts"] <= CLOUDFRONT_ENVIRONMENTS + len(spins), stats["cold_starts"]
+    finally:
+        await pool.close()
+
+
 def test_sandbox_side_imports_only_the_standard_library() -> None:
     """What runs next to user code loads nothing of edgesim but these modules,
     and of the rest only the standard library (and orjson, for the runtime's frames)."""

@@ -425,9 +425,11 @@ class WorkerProcess:
         for entry in [*entries, *self._queued]:
             if entry.future.done():
                 continue
-            # On the channel, behind the run that ended the worker: it never ran.
+            # Held, or taken back from the queue: it never ran. Nor did one on the
+            # channel behind the run that ended the worker (a CloudFront Function's);
+            # the running one did, wherever it came from.
             never_ran = entry.frame is not None or entry.id in taken_back
-            if never_ran or (dying and entry.on_channel):
+            if never_ran or (dying and entry.on_channel and entry is not promoted):
                 entry.future.set_result(("unstarted", reason))
                 self._outstanding -= not dying  # dying: none left (``_next``)
                 count += 1
