@@ -775,37 +775,41 @@ async def test_cloudfront_function_invocations_wait_for_a_free_environment(
         await pool.close()
 
 
+_SPIN = "function handler(e) { if (e.request.uri === '/spin') { while (true) {} } "
+
+
+def _cloudfront_pool(folder: Path, body: str, **limits: Any) -> FunctionPool:
+    """A CloudFront Function whose ``handler`` spins forever on /spin, else runs ``body``."""
+    code = folder / "fn.js"
+    code.write_text(_SPIN + body + " }")
+    return FunctionPool(FunctionConfig("fn", "cloudfront-js-2.0", code, "handler", **limits))
+
+
+def _cloudfront_event(uri: str) -> dict[str, Any]:
+    """A viewer-request event for ``uri`` (its request id names it in the logs)."""
+    return {
+        "version": "1.0",
+        "context": {"eventType": "viewer-request", "requestId": f"id{uri}"},
+        "viewer": {"ip": "127.0.0.1"},
+        "request": {"method": "GET", "uri": uri, "querystring": {}, "headers": {}, "cookies": {}},
+    }
+
+
 async def test_cloudfront_function_invocations_queue_in_busy_environments(
     tmp_path: Path,
 ) -> None:
     """Waiting invocations are written to busy environments and run there one after
     another: each still gets its own answer and log lines. One queued behind a
     runaway (timed out, its environment gone) never ran, and runs in another."""
-    code = tmp_path / "fn.js"
-    code.write_text(
-        "function handler(e) { if (e.request.uri === '/spin') { while (true) {} }"
-        " console.log('ran ' + e.request.uri);"
-        " e.request.headers['x-uri'] = {value: e.request.uri}; return e.request; }"
+    body = (
+        "console.log('ran ' + e.request.uri);"
+        " e.request.headers['x-uri'] = {value: e.request.uri}; return e.request;"
     )
-    config = FunctionConfig(
-        "fn", "cloudfront-js-2.0", code, "handler", timeout=2.0, compute_budget_ms=100.0
-    )
-    pool = FunctionPool(config)
-
-    def event(uri: str) -> dict[str, Any]:
-        return {
-            "version": "1.0",
-            "context": {"eventType": "viewer-request", "requestId": f"id{uri}"},
-            "viewer": {"ip": "127.0.0.1"},
-            "request": {
-                "method": "GET", "uri": uri, "querystring": {}, "headers": {}, "cookies": {}
-            },
-        }  # fmt: skip
-
+    pool = _cloudfront_pool(tmp_path, body, timeout=2.0, compute_budget_ms=100.0)
     try:
         uris = [f"/o{n}" for n in range(6 * CLOUDFRONT_ENVIRONMENTS)]
         uris[1] = "/spin"
-        results = await asyncio.gather(*(pool.invoke(event(uri)) for uri in uris))
+        results = await asyncio.gather(*(pool.invoke(_cloudfront_event(u)) for u in uris))
         for uri, result in zip(uris, results, strict=True):
             if uri == "/spin":  # stopped at its deadline, before its CPU stop
                 assert result.kind == "timeout"
@@ -829,33 +833,14 @@ async def test_a_queued_cloudfront_function_run_stopped_for_its_cpu_runs_once(
 ) -> None:
     """Runaways queued among a burst are stopped at their CPU limit, each once: a
     run that started is never run again, while those queued behind it are."""
-    code = tmp_path / "fn.js"
-    code.write_text(
-        "function handler(e) { if (e.request.uri === '/spin') { while (true) {} }"
-        " return e.request; }"
-    )
     # Stopped after 100 budgets of CPU (100 ms), long before the timeout.
-    config = FunctionConfig(
-        "fn", "cloudfront-js-2.0", code, "handler", timeout=5.0, compute_budget_ms=1.0
-    )
-    pool = FunctionPool(config)
-
-    def event(uri: str) -> dict[str, Any]:
-        return {
-            "version": "1.0",
-            "context": {"eventType": "viewer-request"},
-            "viewer": {"ip": "127.0.0.1"},
-            "request": {
-                "method": "GET", "uri": uri, "querystring": {}, "headers": {}, "cookies": {}
-            },
-        }  # fmt: skip
-
+    pool = _cloudfront_pool(tmp_path, "return e.request;", timeout=5.0, compute_budget_ms=1.0)
     try:
         uris = [f"/o{n}" for n in range(10 * CLOUDFRONT_ENVIRONMENTS)]
         spins = range(5, len(uris), 6)
         for n in spins:
             uris[n] = "/spin"
-        results = await asyncio.gather(*(pool.invoke(event(uri)) for uri in uris))
+        results = await asyncio.gather(*(pool.invoke(_cloudfront_event(u)) for u in uris))
         kinds = [r.kind for r in results]
         assert kinds == ["crash" if uri == "/spin" else "ok" for uri in uris], kinds
         stats = pool.stats()
