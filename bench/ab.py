@@ -33,11 +33,6 @@ import hookcost  # noqa: E402  (bench/hookcost.py: the cases' configs)
 import run as base  # noqa: E402  (bench/run.py: processes, wrk, CPU accounting)
 
 
-def tree_ns(pid: int) -> int:
-    """CPU time of ``pid`` and its descendants, every thread, in ns."""
-    return sum(base.thread_ns(p) for p in (pid, *base.descendants(pid)))
-
-
 def start_edge(
     procs: base.Processes, name: str, root: Path, case: str, origin_port: int, tmp: Path
 ) -> tuple[int, int]:
@@ -88,7 +83,7 @@ def main() -> int:
                 base.run_wrk(port, "/obj-1k", 2, args.connections)
             shares = []
             for round_ in range(args.rounds):
-                before = {label: tree_ns(pid) for label, (pid, _) in edges.items()}
+                before = {label: base.cpu_seconds(pid) for label, (pid, _) in edges.items()}
                 loads = {
                     label: subprocess.Popen(
                         base.wrk_argv(port, "/obj-1k", args.duration, args.connections),
@@ -103,7 +98,8 @@ def main() -> int:
                     result = base.parse_wrk(outputs[label])
                     if result["errors"]:
                         raise SystemExit(f"{label}: {result['errors']} failed requests")
-                    cost[label] = (tree_ns(pid) - before[label]) / 1e3 / result["requests"]
+                    spent = base.cpu_seconds(pid) - before[label]
+                    cost[label] = spent * 1e6 / result["requests"]
                 shares.append(cost["B"] / cost["A"])
                 print(
                     f"round {round_ + 1}: A {cost['A']:6.1f} us, B {cost['B']:6.1f} us"

@@ -157,11 +157,10 @@ class FunctionPool:
         self._console = console
         self._prefix = f"[{config.name}] "
         self._overruns = 0  # CloudFront Functions: runs in a row over the compute budget
+        self._throttled_until = 0.0
         # Whether invocations may be queued on busy environments (_QUEUE_DEPTH): the
         # Node.js runtime takes none.
         self._queues = config.engine != "node"
-
-        self._throttled_until = 0.0
         self._spawner = Spawner(config.engine)
         self._watchdog = Watchdog()
         self._idle: list[WorkerProcess] = []  # a stack: most recently used last
@@ -189,8 +188,7 @@ class FunctionPool:
         self._counts = dict.fromkeys(
             ("invocations", "errors", "throttles", "cold_starts", "timeouts", "crashes"), 0
         )
-        # queued: invocations written to an environment running another (CloudFront
-        # Functions, ``_QUEUE_DEPTH``).
+        # queued: invocations given to an environment running another (_QUEUE_DEPTH).
         self._counts.update(oom=0, invalid=0, queued=0)
         self._durations: deque[float] = deque(maxlen=_RECENT)
         self._inits: deque[float] = deque(maxlen=_RECENT)
@@ -424,24 +422,23 @@ class FunctionPool:
     def _release(self, worker: WorkerProcess) -> None:
         """``worker`` is free: to the invocation waiting longest, or warm and idle."""
         self._last_freed = time.monotonic()
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(worker)
-                return
+        if self._offer(worker):
+            return
         # Else it is released again as its queue ends. Two that ended in one pass
         # of the loop both find it with nothing pending: idle once.
         if worker.pending == 0 and worker not in self._idle:
             self._idle.append(worker)
 
-    def _offer(self, worker: WorkerProcess) -> None:
-        """``worker`` is busy but takes queued invocations: to the one waiting
-        longest. (Not a release: the stall check still waits for one.)"""
+    def _offer(self, worker: WorkerProcess) -> bool:
+        """``worker`` to the invocation waiting longest, if one is (True). Called
+        alone for a busy worker that takes queued invocations: not a release, so
+        the stall check still waits for one."""
         while self._waiting:
             waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_result(worker)
-                return
+                return True
+        return False
 
     def _slot_freed(self) -> None:
         """An environment is gone: its slot is taken for the invocation waiting

@@ -283,11 +283,7 @@ class WorkerProcess:
         self._peak_kb = 0
         if frame is not None and not waiter.done():
             self._outstanding += 1
-            if self._queue_send is None:
-                assert self._transport is not None
-                self._transport.write(frame)  # written with others at the end of the pass
-            else:
-                self._write(frame)  # now: before any put on the queue
+            self._write(frame)
         self._watchdog.watch(self)
         try:
             what, value = await waiter
@@ -323,17 +319,16 @@ class WorkerProcess:
         loop = self._loop
         entry = _Queued(loop.create_future(), request_id, timeout, loop.time())
         queued = self._queued
-        # Behind one held, or a frame on the channel not yet sent, it waits too:
-        # the worker takes the channel's frames first.
-        held = bool(queued) and queued[-1].frame is not None
         assert self._transport is not None
-        unsent = self._transport.get_write_buffer_size() > 0
         if self._queue_send is None:
-            # No queue (a CloudFront Function): behind the running one on the
-            # channel, written together with the others of this pass.
+            # No queue (a CloudFront Function): behind the running one on the channel.
             entry.on_channel = True
-            self._transport.write(frame)
-        elif held or unsent or len(frame) > protocol.QUEUED_MAX:
+            self._write(frame)
+        elif (
+            (queued and queued[-1].frame is not None)  # behind one held: the order
+            or self._transport.get_write_buffer_size()  # the channel's frames go first
+            or len(frame) > protocol.QUEUED_MAX
+        ):
             entry.frame = frame
         else:
             try:
@@ -382,16 +377,15 @@ class WorkerProcess:
             entry.frame = None
 
     def _write(self, frame: bytes) -> None:
-        """A frame to the channel now: the transport's writes wait for the end of the
-        loop's pass, when one put on the queue meanwhile would be read first."""
+        """A frame to the channel. Without a queue, with the others of this pass of
+        the loop (the transport writes them together at its end); with one, now,
+        since one put on the queue meanwhile would be read first."""
         transport = self._transport
         assert transport is not None
-        if transport.get_write_buffer_size() == 0:
+        if self._queue_send is not None and transport.get_write_buffer_size() == 0:
             try:
                 sent = os.write(self._channel_fd, frame)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:  # gone: the transport reports it
+            except OSError:  # full (the transport waits), or gone (it reports it)
                 sent = 0
             if sent == len(frame):
                 return
@@ -431,8 +425,9 @@ class WorkerProcess:
             never_ran = entry.frame is not None or entry.id in taken_back
             if never_ran or (dying and entry.on_channel and entry is not promoted):
                 entry.future.set_result(("unstarted", reason))
-                self._outstanding -= not dying  # dying: none left (``_next``)
                 count += 1
+                if not dying:  # dying: none is left (``_next``)
+                    self._outstanding -= 1
             elif dying and entry is not promoted:  # the running one: the caller's
                 entry.future.set_result(("eof", None))
         if dying:
@@ -559,15 +554,22 @@ class WorkerProcess:
             self._read_output(drain=True)
         # What is left: any marked parts (it marked its output, then ended otherwise)
         # and the rest.
-        self._keep(self._tail)
-        self._tail = b""
-        parts = [*self._finished_output, (bytes(self._out), self._dropped)]
+        parts = [*self._finished_output, self._cut()]
         self._finished_output.clear()
         outcome.output = b"".join(out for out, _ in parts)[:OUTPUT_CAP]
         outcome.dropped = sum(dropped for _, dropped in parts)
+        return outcome
+
+    def _cut(self) -> tuple[bytes, int]:
+        """The output kept since the last cut (a held-back piece of a mark included,
+        as it was not one) and its dropped bytes; the next starts empty."""
+        if self._tail:
+            self._keep(self._tail)
+            self._tail = b""
+        part = (bytes(self._out), self._dropped)
         self._out.clear()
         self._dropped = 0
-        return outcome
+        return part
 
     def _mark_taken(self, msg: dict[str, Any]) -> None:
         """An answer of a worker that marks its output: its output is what came before
@@ -577,11 +579,7 @@ class WorkerProcess:
         if self._finished_output:
             self._outputs[id(msg)] = self._finished_output.popleft()
         else:  # no mark (an Init that failed)
-            self._keep(self._tail)
-            self._tail = b""
-            self._outputs[id(msg)] = (bytes(self._out), self._dropped)
-            self._out.clear()
-            self._dropped = 0
+            self._outputs[id(msg)] = self._cut()
 
     def check(self) -> None:
         """A watchdog tick: over the memory size, or past the deadline, ends the exchange."""
@@ -674,9 +672,7 @@ class WorkerProcess:
             data, self._tail = self._tail + data, b""
         while (at := data.find(mark)) >= 0:
             self._keep(data[:at])
-            self._finished_output.append((bytes(self._out), self._dropped))
-            self._out.clear()
-            self._dropped = 0
+            self._finished_output.append(self._cut())
             data = data[at + len(mark) :]
         # A mark may be cut between two reads: hold back what could begin one.
         for size in range(min(len(mark) - 1, len(data)), 0, -1):

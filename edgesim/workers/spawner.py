@@ -122,7 +122,8 @@ class Spawner:
             fcntl.fcntl(out_w, _F_SETPIPE_SZ, _PIPE_SIZE)
         fds = [theirs.fileno(), out_w]
         queue: tuple[socket.socket, socket.socket] | None = None
-        if spec["engine"] == "python":  # see WorkerProcess.invoke
+        python = spec["engine"] == "python"  # a queue and marked output: WorkerProcess.invoke
+        if python:
             # Both ends stay here: the worker's, to take back what it has not taken.
             queue = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             for end in queue:
@@ -158,7 +159,7 @@ class Spawner:
             memory_mb=memory_mb,
             watchdog=watchdog,
             queue=queue,
-            marks_output=spec["engine"] == "python",
+            marks_output=python,
         )
         await worker.open()
         return worker
