@@ -182,6 +182,9 @@ class FunctionPool:
         self._nproc = 0
         self._cpus = len(os.sched_getaffinity(0))  # the CPUs this edge, so its workers, may use
         self._booted: asyncio.Future[None] | None = None
+        # The loop, kept: asyncio.get_running_loop() makes a getpid system call
+        # each time (Python 3.11), and every invocation that waits would ask.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._closed = False
@@ -359,7 +362,8 @@ class FunctionPool:
         """This invocation's turn, oldest first: a free worker, or None when a slot
         was taken for this invocation (it starts an environment); raises ``_NoRoom``
         when a stall found the function at its concurrency limit."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # booted
         while True:
             waiter: asyncio.Future[WorkerProcess | None] = loop.create_future()
             self._waiting.append(waiter)  # a cancelled one is skipped when its turn comes
@@ -510,6 +514,7 @@ class FunctionPool:
             raise
 
     async def _boot_once(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._nproc = nproc_cap()
         await self._spawner.start()
         self._reaper = asyncio.create_task(self._reap_loop())

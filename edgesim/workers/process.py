@@ -48,6 +48,8 @@ __all__ = ["OUTPUT_CAP", "Outcome", "WorkerProcess"]
 # CloudWatch Logs takes events of up to 256 KB (Lambda logs past that are cut).
 OUTPUT_CAP = 256 * 1024
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+# One read of the output pipe asks for this much.
+_READ_SIZE = 1 << 16
 
 # "unstarted": on the queue and not taken by the worker (``WorkerProcess.invoke``).
 Kind = Literal["ok", "error", "timeout", "crash", "oom", "invalid", "unstarted"]
@@ -651,7 +653,7 @@ class WorkerProcess:
             if fd is None:
                 return
             try:
-                data = os.read(fd, 1 << 16)
+                data = os.read(fd, _READ_SIZE)
             except BlockingIOError:
                 self._unread = False
                 return
@@ -664,6 +666,12 @@ class WorkerProcess:
                 self._split(data)
             else:
                 self._keep(data)
+            if len(data) < _READ_SIZE:
+                # A pipe's read returns all it holds up to the size asked: it is
+                # empty now, and a read to find that out would be a system call
+                # for nothing. Whatever comes next wakes the reader again.
+                self._unread = False
+                return
 
     def _split(self, data: bytes) -> None:
         """Output of a worker that marks it: each mark ends one exchange's."""
