@@ -23,13 +23,13 @@ lambda-concurrency.md; Lambda@Edge quotas in cloudfront-semantics.md section 4):
   got slow), every waiting invocation starts an environment, as it would
   have on AWS.
 * A waiting invocation may be queued on a busy environment instead (up to
-  ``_QUEUE_DEPTH`` at once on one; Python and CloudFront Functions, whose
-  runtimes take them): the environment runs them one after another without a
-  round trip to the edge between them (``WorkerProcess.invoke``). Still one
-  at a time: each one's time left runs from its start and its output is its
-  own. A stall takes back those it has not started, which then start
-  environments as above; so does an environment that ends (a crash, a
-  timeout) for those it never started.
+  ``_QUEUE_DEPTH`` at once on one for Python, ``_CLOUDFRONT_QUEUE_DEPTH`` for
+  CloudFront Functions; the Node.js runtime takes none): the environment
+  runs them one after another without a round trip to the edge between them
+  (``WorkerProcess.invoke``). Still one at a time: each one's time left runs
+  from its start and its output is its own. A stall takes back those it has
+  not started, which then start environments as above; so does an
+  environment that ends (a crash, a timeout) for those it never started.
 * When ``config.concurrency`` environments exist and all are busy, the
   invocation is throttled (at once, or when a stall ends its wait): Lambda
   throttles, it does not queue.
@@ -113,7 +113,10 @@ _SMOOTHING = 0.125  # weight of the newest invocation in the running averages
 # A waiting invocation may be queued on a busy environment, up to this many at
 # once on one (WorkerProcess.invoke), which then runs them back to back
 # (bench/README.md, "The cost of a hook"). A stall takes them back (_check_stall).
-_QUEUE_DEPTH = 4
+# Python takes more than a CloudFront Function, whose runs cost its worker more
+# of the CPU each: deeper queues saved the one CPU and not the other.
+_QUEUE_DEPTH = 12
+_CLOUDFRONT_QUEUE_DEPTH = 4
 
 
 class _NoRoom(Exception):
@@ -158,9 +161,11 @@ class FunctionPool:
         self._prefix = f"[{config.name}] "
         self._overruns = 0  # CloudFront Functions: runs in a row over the compute budget
         self._throttled_until = 0.0
-        # Whether invocations may be queued on busy environments (_QUEUE_DEPTH): the
+        # How many invocations one busy environment may hold (_QUEUE_DEPTH): the
         # Node.js runtime takes none.
-        self._queues = config.engine != "node"
+        self._queue_depth = _CLOUDFRONT_QUEUE_DEPTH if self._cloudfront else _QUEUE_DEPTH
+        if config.engine == "node":
+            self._queue_depth = 0
         self._spawner = Spawner(config.engine)
         self._watchdog = Watchdog()
         self._idle: list[WorkerProcess] = []  # a stack: most recently used last
@@ -285,9 +290,9 @@ class FunctionPool:
             self._counts["queued"] += 1
         try:
             exchange = worker.invoke(request_id, event, limit)
-            if self._queues and self._waiting and worker.pending < _QUEUE_DEPTH - 1:
+            if self._waiting and worker.pending < self._queue_depth - 1:
                 # The next waiting invocation is queued behind this one (its task
-                # runs after this one's frame is written), up to _QUEUE_DEPTH.
+                # runs after this one's frame is written), up to the depth.
                 self._offer(worker)
             outcome = await exchange
         except asyncio.CancelledError:
