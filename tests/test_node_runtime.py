@@ -68,7 +68,9 @@ async def test_duration_is_how_long_the_handler_ran(make_pool: PoolFactory) -> N
     pool = make_pool("app.wait")
     result = await pool.invoke({"ms": 50})
     assert (result.kind, result.payload) == ("ok", "waited")
-    assert 50 <= result.duration_ms < 3000
+    # Node.js times a setTimeout from its loop's cached clock, which may be a
+    # little older than the runtime's own start of the Duration.
+    assert 45 <= result.duration_ms < 3000
 
 
 async def test_module_state_survives_while_warm(make_pool: PoolFactory) -> None:
