@@ -110,11 +110,16 @@ class WorkerProcess:
         watchdog: Watchdog,
         queue: tuple[socket.socket, socket.socket] | None = None,
         marks_output: bool = False,
+        gathers_frames: bool = False,
     ) -> None:
         """``queue``: both ends of the worker's queue (``protocol``), if it has one;
-        ``marks_output``: it ends each exchange's output with ``protocol.OUTPUT_MARK``."""
+        ``marks_output``: it ends each exchange's output with ``protocol.OUTPUT_MARK``;
+        ``gathers_frames``: the frames of one pass of the loop are written together
+        (a CloudFront Function's, queued on the channel: a worker woken a little
+        later finds more of them; bench/README.md, "The cost of a hook")."""
         self.pid = pid
         self.marks_output = marks_output
+        self.gathers_frames = gathers_frames and queue is None
         self._queue_send: socket.socket | None = None
         self._queue_take: socket.socket | None = None
         if queue is not None:
@@ -139,6 +144,7 @@ class WorkerProcess:
         # Invocations written (or held) and not answered: the worker is busy while
         # any is, whatever became of their callers.
         self._outstanding = 0
+        self._unsent: list[bytes] = []  # for the channel when this pass of the loop ends
         self._promoted: _Queued | None = None  # the running exchange, if it was queued
         self._deadline = 0.0
         self._peak_kb = 0
@@ -379,11 +385,17 @@ class WorkerProcess:
             entry.frame = None
 
     def _write(self, frame: bytes) -> None:
-        """A frame to the channel. Without a queue, with the others of this pass of
-        the loop (the transport writes them together at its end); with one, now,
-        since one put on the queue meanwhile would be read first."""
+        """A frame to the channel. With a queue, now, since one put on the queue
+        meanwhile would be read first. A worker that ``gathers_frames`` gets those
+        written in this pass of the loop together, in one system call when the
+        pass ends (the transport would make one per frame)."""
         transport = self._transport
         assert transport is not None
+        if self.gathers_frames:
+            if not self._unsent:
+                self._loop.call_soon(self._send_unsent)
+            self._unsent.append(frame)
+            return
         if self._queue_send is not None and transport.get_write_buffer_size() == 0:
             try:
                 sent = os.write(self._channel_fd, frame)
@@ -393,6 +405,12 @@ class WorkerProcess:
                 return
             frame = frame[sent:]
         transport.write(frame)
+
+    def _send_unsent(self) -> None:
+        frames, self._unsent = self._unsent, []
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"".join(frames))
 
     def withdraw(self) -> int:
         """Take back the queued invocations the worker has not taken (they come back

@@ -160,6 +160,7 @@ class Spawner:
             watchdog=watchdog,
             queue=queue,
             marks_output=python,
+            gathers_frames=spec["engine"] == "cloudfront-js",
         )
         await worker.open()
         return worker
