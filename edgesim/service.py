@@ -141,6 +141,10 @@ async def serve(
     # here, in the process that runs nothing else: an embedding program's
     # objects are its own business.
     gc.freeze()
+    # At the default threshold (700) 20,000 hooked hits ran 607 young, 56 middle
+    # and 5 full collections, each walking what the requests in flight and the
+    # recent-request traces hold: ~14 times fewer of each.
+    gc.set_threshold(10_000)
     if reload is not None:
         from edgesim.reload import Reloader
 
