@@ -113,8 +113,9 @@ _SMOOTHING = 0.125  # weight of the newest invocation in the running averages
 # A waiting invocation may be queued on a busy environment, up to this many at
 # once on one (WorkerProcess.invoke), which then runs them back to back
 # (bench/README.md, "The cost of a hook"). A stall takes them back (_check_stall).
-# Python takes more than a CloudFront Function, whose runs cost its worker more
-# of the CPU each: deeper queues saved the one CPU and not the other.
+# Each the depth that measured least CPU per invocation (bench/README.md, the
+# 2026-12-02 parts): 12 for Python; 4 for a CloudFront Function, which 12 did
+# not make cheaper.
 _QUEUE_DEPTH = 12
 _CLOUDFRONT_QUEUE_DEPTH = 4
 
@@ -393,7 +394,8 @@ class FunctionPool:
         ``_STALL``? The function got slow: each waiter starts an environment (or is
         throttled at the concurrency limit), as it would have on AWS."""
         assert self._stall is not None
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # booted: invocations wait
         late = loop.time() - self._stall.when()
         self._stall = None
         queued = any(worker.pending > 1 for worker in self._envs)
